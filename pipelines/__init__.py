@@ -1,1 +1,1 @@
-"""coinray package."""
+"""Pure functions over Polars/Arrow frames (indicators, ranking...) and their Ray Data wrappers."""

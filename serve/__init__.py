@@ -1,1 +1,1 @@
-"""coinray package."""
+"""Ray Serve application pieces; today the report builder used by ``coinray demo`` and ``coinray report``."""

@@ -29,6 +29,7 @@ def open_store(settings: CoinraySettings, *, migrate: bool = True) -> StoreOps:
     if migrate:
         try:
             ops.migrate()
+            store.use_database()
         except BaseException:
             store.close()
             raise

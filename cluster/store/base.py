@@ -34,6 +34,10 @@ class Store(Protocol):
         """Insert ``table`` (columns named as the target's) into ``table_name``; return rows inserted."""
         ...
 
+    def use_database(self) -> None:
+        """Make ``database`` the default for unqualified table names in later queries."""
+        ...
+
     def close(self) -> None:
         """Release the connection (and, for chdb, the data directory)."""
         ...

@@ -81,6 +81,10 @@ class ChdbStore:
         )
         return table.num_rows
 
+    def use_database(self) -> None:
+        """Default unqualified table names to ``database`` for this session."""
+        self.command(f"USE {self.database}")
+
     def close(self) -> None:
         """Close the session and release the directory (idempotent)."""
         if self._lock.held:

@@ -50,6 +50,10 @@ class ConnectStore:
         self._call(self._client.insert_arrow, table_name, table, database=self.database)
         return table.num_rows
 
+    def use_database(self) -> None:
+        """Default unqualified table names to ``database`` for later requests."""
+        self._client.database = self.database
+
     def close(self) -> None:
         """Close the HTTP client."""
         self._client.close()

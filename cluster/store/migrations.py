@@ -143,12 +143,44 @@ def _rollup_mvs() -> tuple[str, ...]:
     return tuple(_ROLLUP_MV % {"tf": tf, "ms": TIMEFRAME_MS[tf]} for tf in ROLLUP_TIMEFRAMES)
 
 
-MIGRATIONS: tuple[Migration, ...] = (
+CORE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables: candles, trades, data_gaps, data_quality", (_CANDLES, _TRADES, _DATA_GAPS,
                                                                           _DATA_QUALITY)),
     Migration(2, "candle rollups 1m -> 5m,15m,1h,4h,1d", (_ROLLUP_TABLE, *_rollup_mvs(), _ROLLUP_VIEW)),
     Migration(3, "rankings", (_RANKINGS,)),
 )
+
+
+def collect_migrations() -> tuple[Migration, ...]:
+    """Core migrations plus those of every ``cluster.store.schema_*`` module, sorted by version.
+
+    Each feature area keeps its tables in its own ``schema_<area>.py`` (a ``MIGRATIONS`` tuple in
+    its own version range: analytics 100-199, sentiment 200-299, backtest 300-399, ingestion
+    400-499, execution 500-599, ranking/serve 600-699, learning 700-799, dashboard 800-899).
+
+    Raises
+    ------
+    ValueError
+        When two migrations share a version number.
+    """
+    import importlib
+    import pkgutil
+
+    import cluster.store as package
+
+    found = list(CORE_MIGRATIONS)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("schema_"):
+            module = importlib.import_module(f"cluster.store.{info.name}")
+            found.extend(module.MIGRATIONS)
+    versions = [m.version for m in found]
+    dupes = sorted({v for v in versions if versions.count(v) > 1})
+    if dupes:
+        raise ValueError(f"duplicate migration version(s): {dupes}")
+    return tuple(sorted(found, key=lambda m: m.version))
+
+
+MIGRATIONS: tuple[Migration, ...] = collect_migrations()
 
 SCHEMA_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
