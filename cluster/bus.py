@@ -95,7 +95,7 @@ class ManagedRedis:
             "--logfile", str(log_file),
         ]
         logger.info("bus: starting %s on 127.0.0.1:%d", Path(binary).name, port)
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        self.process = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )

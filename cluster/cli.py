@@ -64,7 +64,9 @@ def _root(
 
 @app.command()
 def demo(
-    data: Annotated[Path | None, typer.Option(help="Directory of OHLCV files to use instead of the bundled sample.")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Directory of OHLCV files to use instead of the bundled sample.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of tables.")] = False,
 ) -> None:
     """Run the whole loop offline on bundled real data: import, publish, features, rank, report."""
@@ -174,7 +176,9 @@ def ingest_file(
     paths: Annotated[list[Path], typer.Argument(help="CSV/Parquet/Feather files or directories of them.")],
     exchange: Annotated[str, typer.Option(help="Exchange the data came from.")] = "binance",
     timeframe: Annotated[str | None, typer.Option(help="Timeframe when neither file name nor spacing tells.")] = None,
-    symbol: Annotated[str | None, typer.Option(help="Symbol (BTC/USDT) when the file has no symbol column or name.")] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="Symbol (BTC/USDT) when the file has no symbol column or name.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any row is rejected.")] = False,
 ) -> None:

@@ -39,7 +39,8 @@ def check_data_dir(settings: CoinraySettings) -> Check:
                      "set COINRAY_DATA_DIR to a writable directory, or fix the permissions")
     free_gb = shutil.disk_usage(path).free / 1e9
     if free_gb < 1.0:
-        return Check("data dir", False, f"{path}: only {free_gb:.2f} GB free", "free disk space or move COINRAY_DATA_DIR")
+        return Check("data dir", False, f"{path}: only {free_gb:.2f} GB free",
+                     "free disk space or move COINRAY_DATA_DIR")
     return Check("data dir", True, f"{path} (writable, {free_gb:.1f} GB free)")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 _FORMAT = "%(name)s: %(message)s"
@@ -25,7 +26,7 @@ def configure_logging(level: str = "INFO", *, rich: bool = True) -> None:
         return
     handler: logging.Handler
     if rich:
-        handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+        handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False)
         handler.setFormatter(logging.Formatter(_FORMAT))
     else:
         handler = logging.StreamHandler()

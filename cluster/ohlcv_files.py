@@ -29,7 +29,11 @@ _NAME_RE = re.compile(
 )
 _TF_RE = re.compile(r"-(?P<tf>\d+[mhdwM])(?:-(?P<kind>[a-z_]+))?$")
 PRICE_KINDS = {None, "spot", "futures"}
-EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are epoch ms, below epoch s
+EPOCH_MS_THRESHOLD = 100_000_000_000
+ISO_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+)  # numbers above this are epoch ms, below epoch s
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,8 @@ def to_epoch_ms(column: pl.Series) -> pl.Series:
     parsed = pl.select(
         pl.coalesce(
             pl.when(numeric.abs() >= EPOCH_MS_THRESHOLD).then(numeric).otherwise(numeric * 1000),
-            text.str.to_datetime(time_zone="UTC", strict=False, time_unit="ms").dt.epoch("ms"),
-            text.str.to_datetime(strict=False, time_unit="ms").dt.replace_time_zone("UTC").dt.epoch("ms"),
+            *(text.str.to_datetime(format=fmt, strict=False, time_unit="ms", time_zone="UTC").dt.epoch("ms")
+              for fmt in ISO_FORMATS),
         )
     ).to_series()
     return parsed.alias("ts")

@@ -187,5 +187,8 @@ def explain(symbol: str, rank: int, total: int, score: float, factors: dict[str,
         text += f" Lifted, relative to the other {total - 1} symbols, by " + "; ".join(part(f) for f in helped) + "."
     if hurt:
         text += " Held back by " + "; ".join(part(f) for f in hurt) + "."
+    neutral = [f for f in order if contributions[f] == 0]
+    if neutral:
+        text += " At the median: " + "; ".join(part(f) for f in neutral) + "."
     return text
 

@@ -67,6 +67,12 @@ def ray_local() -> Iterator[None]:
 
 
 @pytest.fixture
+def sample_dir() -> Path:
+    """The bundled sample OHLCV directory (MIT, in the repository)."""
+    return SAMPLE_DIR
+
+
+@pytest.fixture
 def shared_data() -> Path:
     """../shared/data, skipping the test when this checkout has none."""
     if not SHARED_DATA.is_dir():

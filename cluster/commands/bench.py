@@ -23,7 +23,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def bench(
         name: Annotated[str, typer.Argument(help="Benchmark name; `coinray bench list` lists them.")],
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (always on; kept for scripts).")] = True,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print one JSON object (the only output format).")
+        ] = True,
         quick: Annotated[bool, typer.Option(help="Smaller inputs, for smoke runs.")] = False,
     ) -> None:
         """Run a benchmark against its named baseline, in the same run, and print one JSON object."""

@@ -74,4 +74,5 @@ def _read_owner(fd: int) -> str:
         info = json.loads(os.read(fd, 4096).decode() or "{}")
     except (OSError, ValueError):
         return "another process"
-    return f"pid {info.get('pid', '?')} on {info.get('host', '?')} ({info.get('cmd', '?')}, since {info.get('since', '?')})"
+    return (f"pid {info.get('pid', '?')} on {info.get('host', '?')} "
+            f"({info.get('cmd', '?')}, since {info.get('since', '?')})")
