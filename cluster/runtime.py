@@ -46,10 +46,9 @@ def _quiet_ray_data() -> None:
     """Keep Ray Data's per-dataset INFO lines and progress bars off the user's terminal."""
     import ray.data
 
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
     for name in ("ray.data", "ray.data._internal.execution.streaming_executor", "ray.data._internal.logging"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False
 
 
 def stop_ray() -> None:

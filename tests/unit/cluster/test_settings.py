@@ -81,3 +81,10 @@ def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hunter2" not in text and "s3cret" not in text and "x2" not in text
     assert shown["redis_url"] == "redis://app:***@127.0.0.1:6379/0"
     assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[3] / "coinray.toml.example"
+    (tmp_path / "coinray.toml").write_text(example.read_text())
+    s = load_settings()
+    assert s.demo.timeframe == "1d" and s.bus.stream_maxlen == 100_000
