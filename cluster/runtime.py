@@ -36,6 +36,7 @@ def start_ray(cfg: RayConfig) -> bool:
             kwargs["num_cpus"] = cfg.num_cpus
         if cfg.object_store_memory_mb:
             kwargs["object_store_memory"] = cfg.object_store_memory_mb * 1024 * 1024
+        kwargs["address"] = "local"  # always a new local instance, never a stray `ray start` cluster
         logger.info("ray: starting a local instance")
     ray.init(**kwargs)  # type: ignore[arg-type]
     _quiet_ray_data()
