@@ -70,13 +70,14 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of tables.")] = False,
 ) -> None:
     """Run the whole loop offline on bundled real data: import, publish, features, rank, report."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from cluster.demo import run_demo
 
     settings = _settings(quiet=True)
     start = time.perf_counter()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(),
                   console=err_console, disable=as_json, transient=False) as progress:
         result = run_demo(settings, data_dir=data, progress=progress)
     elapsed = time.perf_counter() - start

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cluster.bus import connect_bus
-from cluster.importer import import_files
+from cluster.importer import expand_paths, import_files
 from cluster.runtime import start_ray, stop_ray
 from cluster.schemas import RANKINGS
 from cluster.settings import CoinraySettings
@@ -77,15 +77,17 @@ class Steps:
         self.timings: dict[str, float] = {}
         self._progress = progress
 
-    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn`` as step ``name``."""
-        task = self._progress.add_task(name, total=None) if self._progress else None
+    def run(self, name: str, fn: Any, *args: Any, total: int | None = None, **kwargs: Any) -> Any:
+        """Run ``fn`` as step ``name``; with ``total``, ``fn`` gets an ``on_file`` callback that advances a bar."""
+        task = self._progress.add_task(name, total=total) if self._progress else None
+        if total is not None:
+            kwargs["on_file"] = (lambda _r: self._progress.advance(task)) if task is not None else None
         start = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             self.timings[name] = round(time.perf_counter() - start, 3)
-            if self._progress is not None and task is not None:
+            if self._progress is not None and task is not None and total is None:
                 self._progress.update(task, total=1, completed=1)
 
 
@@ -139,10 +141,10 @@ def run_demo(settings: CoinraySettings, *, data_dir: Path | None = None, progres
     try:
         store = steps.run("open store (StoreWriter actor)", start_store_writer, settings)
         with connect_bus(settings) as bus:
-            files = [data_dir] if data_dir else [sample_data_dir()]
+            files = expand_paths([data_dir] if data_dir else [sample_data_dir()])
             summary = steps.run(
-                "import bundled OHLCV", import_files, files, _ActorSink(store),
-                exchange=cfg.exchange, run_id=run_id, now_ms=now_ms,
+                "import OHLCV files", import_files, files, _ActorSink(store),
+                exchange=cfg.exchange, run_id=run_id, now_ms=now_ms, total=len(files),
             )
             imported = [r.candles for r in summary.results if r.candles.num_rows]
             published = steps.run(
