@@ -44,6 +44,10 @@ class StoreWriter:
         """Store a ranking run."""
         return self._ops.insert_rankings(table)
 
+    def insert_arrow(self, table_name: str, table: pa.Table) -> int:
+        """Insert an Arrow table into any coinray table (columns named as the table's)."""
+        return self._ops.store.insert_arrow(table_name, table)
+
     def read_candles(self, **kwargs: Any) -> pa.Table:
         """See :meth:`cluster.store.StoreOps.read_candles`."""
         return self._ops.read_candles(**kwargs)

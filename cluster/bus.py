@@ -20,13 +20,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import redis
 
 from cluster.errors import BusError
-from cluster.settings import BusConfig, CoinraySettings
+
+if TYPE_CHECKING:  # settings compose every component's config; the bus needs only their types
+    from cluster.settings import BusConfig, CoinraySettings
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from cluster.errors import ConfigError
+from pipelines.features import FeatureConfig
 
 DEFAULT_CONFIG_FILE = "coinray.toml"
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
@@ -133,6 +134,9 @@ class CoinraySettings(BaseSettings):
     bus: BusConfig = BusConfig()
     ranking: RankingConfig = RankingConfig()
     demo: DemoConfig = DemoConfig()
+    features: FeatureConfig = Field(
+        default_factory=FeatureConfig, description="What `coinray features` computes (docs/features.md)."
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from cluster.settings import CoinraySettings
+from typing import TYPE_CHECKING
+
 from cluster.store.base import Store, StoreOps, quote
 from cluster.store.chdb_store import ChdbStore
 from cluster.store.connect_store import ConnectStore
+
+if TYPE_CHECKING:  # settings compose every component's config; the store needs only their types
+    from cluster.settings import CoinraySettings
 
 __all__ = ["ChdbStore", "ConnectStore", "Store", "StoreOps", "open_store", "quote"]
 
