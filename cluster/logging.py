@@ -31,6 +31,9 @@ def configure_logging(level: str = "INFO", *, rich: bool = True) -> None:
     else:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s " + _FORMAT))
+    from cluster.redact import RedactingFilter
+
+    handler.addFilter(RedactingFilter())
     handler._coinray = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     for noisy in ("urllib3", "filelock", "asyncio"):
