@@ -104,6 +104,9 @@ def demo(
     console.print(f"imported {imp['rows_ingested']:,} candles from {imp['files']} files "
                   f"({imp['rows_rejected']} rejected), published {result.published:,} to Redis")
     console.print(f"reports: {result.md_path}\n         {result.json_path}")
+    html = result.md_path.with_suffix(".html")
+    if html.exists():
+        console.print(f"         {html}")
     console.print(f"done in {elapsed:.1f} s")
 
 

@@ -1,8 +1,9 @@
 """``coinray demo``: the whole offline loop on bundled real data and embedded defaults.
 
 Local Ray -> import bundled Binance files into the store (owned by the ``StoreWriter`` actor)
--> publish closed candles to the Redis bus -> indicators on Ray Data -> baseline ranking ->
-``reports/<run_id>/report.{md,json}``.
+-> publish closed candles to the Redis bus -> features on Ray Data (indicators, patterns,
+statistics, confidence inputs) -> ensemble ranking (statistical + XGBoost, calibrated) ->
+``reports/<run_id>/report.{md,json,html}``.
 """
 
 from __future__ import annotations
@@ -130,8 +131,8 @@ def run_demo(settings: CoinraySettings, *, data_dir: Path | None = None, progres
 
     from actors.store_writer import start_store_writer
     from pipelines.datasets import compute_features
-    from pipelines.ranking import rank_symbols
-    from serve.reports import DataSummary, build_report, write_report
+    from pipelines.recommend import rank_universe, ranker_config_for
+    from serve.reports import DataSummary, build_ensemble_report, write_report_files
 
     now_ms = int(time.time() * 1000)
     run_id = new_run_id(now_ms)
@@ -157,9 +158,10 @@ def run_demo(settings: CoinraySettings, *, data_dir: Path | None = None, progres
                 store.read_candles.remote(timeframe=tf, exchange=cfg.exchange) for tf in timeframes
             ])),
         )
-        features = steps.run("features on Ray Data (TA-Lib)", compute_features, candles)
+        features = steps.run("features on Ray Data (TA-Lib)", compute_features, candles, settings.features)
         ranking = steps.run(
-            "rank symbols", rank_symbols, pl.from_arrow(features), timeframe=cfg.timeframe, cfg=settings.ranking
+            "rank symbols (ensemble)", rank_universe, pl.from_arrow(features), timeframe=cfg.timeframe,
+            cfg=ranker_config_for(cfg.timeframe, top_n=cfg.top_n, baseline=settings.ranking)
         )
         steps.run("store ranking", lambda: ray.get(store.insert_rankings.remote(
             ranking_table(ranking, run_id=run_id, exchange=cfg.exchange, now_ms=now_ms))))
@@ -170,9 +172,10 @@ def run_demo(settings: CoinraySettings, *, data_dir: Path | None = None, progres
             symbols=sorted(set(used.column("symbol").to_pylist())),
             candles=used.num_rows,
         )
-        report = build_report(ranking, run_id=run_id, generated_at_ms=now_ms, exchange=cfg.exchange,
+        report = build_ensemble_report(ranking, run_id=run_id, generated_at_ms=now_ms, exchange=cfg.exchange,
                               data=data, top_n=cfg.top_n)
-        json_path, md_path = steps.run("write reports", write_report, report, settings.reports_dir)
+        paths = steps.run("write reports", write_report_files, report, settings.reports_dir)
+        json_path, md_path = paths["json"], paths["md"]
         ray.get(store.close.remote())
         ray.kill(store)
     finally:
