@@ -40,6 +40,10 @@ class StoreWriter:
         """Record rejected rows."""
         return self._ops.insert_data_quality(table)
 
+    def insert_data_gaps(self, table: pa.Table) -> int:
+        """Record detected and repaired gaps."""
+        return self._ops.insert_data_gaps(table)
+
     def insert_rankings(self, table: pa.Table) -> int:
         """Store a ranking run."""
         return self._ops.insert_rankings(table)

@@ -87,6 +87,19 @@ DATA_QUALITY = pa.schema(
     ]
 )
 
+DATA_GAPS = pa.schema(
+    [
+        pa.field("exchange", pa.string(), nullable=False),
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("timeframe", pa.string(), nullable=False),
+        pa.field("from_ts", pa.int64(), nullable=False),
+        pa.field("to_ts", pa.int64(), nullable=False),
+        pa.field("detected_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("repaired_at", pa.timestamp("ms", tz="UTC"), nullable=True),
+        pa.field("method", pa.string(), nullable=False),
+    ]
+)
+
 RANKINGS = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),

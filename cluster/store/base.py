@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cluster.schemas import CANDLES, DATA_QUALITY, RANKINGS, conform
+from cluster.schemas import CANDLES, DATA_GAPS, DATA_QUALITY, RANKINGS, conform
 from cluster.store.migrations import MIGRATIONS, SCHEMA_MIGRATIONS, Migration
 
 logger = logging.getLogger(__name__)
@@ -167,6 +167,10 @@ class StoreOps:
     def insert_data_quality(self, table: pa.Table) -> int:
         """Record rejected rows (``DATA_QUALITY`` schema)."""
         return self.store.insert_arrow("data_quality", conform(table, DATA_QUALITY)) if table.num_rows else 0
+
+    def insert_data_gaps(self, table: pa.Table) -> int:
+        """Record detected (and repaired) gaps (``DATA_GAPS`` schema)."""
+        return self.store.insert_arrow("data_gaps", conform(table, DATA_GAPS)) if table.num_rows else 0
 
     def insert_rankings(self, table: pa.Table) -> int:
         """Store one ranking run (``RANKINGS`` schema)."""

@@ -1,0 +1,106 @@
+"""Venue-independent domain types and the ``Venue`` protocol that every venue module satisfies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
+
+
+class Exchange(StrEnum):
+    """Exchanges with a venue module (any other ccxt.pro id works through the generic venue)."""
+
+    BINANCE = "binance"
+    COINBASE = "coinbase"
+
+
+class Channel(StrEnum):
+    """Standard channel names (mapped to venue names by each module's ``CHANNELS``)."""
+
+    TRADES = "trades"
+    KLINES = "klines"
+    TICKER = "ticker"
+
+
+class Trade(NamedTuple):
+    """One public trade in the unified form.
+
+    Attributes
+    ----------
+    symbol:
+        ccxt unified symbol (``BTC/USDT``).
+    trade_id:
+        The venue's trade id as an integer (consecutive per symbol on Binance and Coinbase).
+    ts:
+        Exchange timestamp, UTC epoch milliseconds.
+    price, amount:
+        Price in quote currency and size in base currency.
+    side:
+        ``buy`` or ``sell`` (taker side).
+    """
+
+    symbol: str
+    trade_id: int
+    ts: int
+    price: float
+    amount: float
+    side: str
+
+
+@dataclass(frozen=True)
+class Kline:
+    """An exchange-built candle from a kline/candles channel."""
+
+    symbol: str
+    timeframe: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool
+
+
+@dataclass(frozen=True)
+class Ticker:
+    """Best bid/ask or last-price update."""
+
+    symbol: str
+    ts: int
+    bid: float | None
+    ask: float | None
+    last: float | None
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A frame that carries no market data (subscription acks, heartbeats, book deltas we skip)."""
+
+    kind: str
+
+
+Event = Trade | Kline | Ticker | Ignored
+Parser = Callable[[Mapping[str, Any], int], Event]
+
+
+class Venue(Protocol):
+    """What :mod:`actors.exchange_stream_core` needs from a venue module (duck-typed module)."""
+
+    EXCHANGE: str
+    CCXT_ID: str
+    SEQUENTIAL_TRADE_IDS: bool
+    WATCH_TRADES_PARAMS: Mapping[str, Any]
+
+    def decode_frame(self, raw: bytes | str) -> tuple[str, Mapping[str, Any]]:
+        """Decode one frame into (venue event type, payload)."""
+        ...
+
+    def parser_for(self, event_type: str) -> Parser | None:
+        """The channel parser for a venue event type, or None when it is unknown."""
+        ...
+
+    def trade_from_ccxt(self, trade: Mapping[str, Any]) -> Trade:
+        """Convert one ccxt trade structure."""
+        ...

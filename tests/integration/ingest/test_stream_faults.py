@@ -1,0 +1,124 @@
+"""Streaming through the simulator: clean replay, the fault suite and gap repair, end to end.
+
+ccxt.pro talks to the simulator unmodified (URL overrides only); candles go to a real chdb store
+and a real Redis server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import redis.asyncio as aioredis
+
+from cluster.bus import candle_stream
+from cluster.sim import ExchangeSimulator, FaultConfig, SimConfig
+from cluster.store import StoreOps
+from pipelines.candles_from_trades import candles_from_trades
+from tests.integration.ingest.conftest import make_runner, run_to_end
+
+pytestmark = pytest.mark.integration
+
+FAULTS = FaultConfig(disconnect_every=211, outage_msgs=5, malformed_every=97, unknown_every=89,
+                     duplicate_every=53, reorder_every=41, http_429_every=7, http_5xx_every=11)
+COLS = ["symbol", "ts", "open", "high", "low", "close", "volume", "trades"]
+
+
+def _stored(ops: StoreOps, exchange: str) -> pl.DataFrame:
+    frame = pl.from_arrow(ops.read_candles(timeframe="1m", exchange=exchange))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select(COLS).sort("symbol", "ts")
+
+
+def _expected(sim: ExchangeSimulator) -> pl.DataFrame:
+    trades = pl.DataFrame([t._asdict() for t in sim.state.dataset.trades])
+    return candles_from_trades(trades).select(COLS)
+
+
+def _assert_equal(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    assert got.height == want.height > 0
+    assert got.drop("volume").equals(want.drop("volume"))
+    assert ((got["volume"] - want["volume"]).abs() / want["volume"]).max() < 1e-9  # type: ignore[operator]
+
+
+async def _redis_final(redis: Any, exchange: str) -> list[tuple[str, int]]:
+    entries = await redis.xrange(candle_stream(exchange))
+    return [(f[b"symbol"].decode(), int(f[b"ts"])) for _, f in entries if f[b"final"] == b"1"]
+
+
+async def _stream(sims: list[ExchangeSimulator], specs: list[tuple[str, tuple[str, ...]]], ops: StoreOps,
+                  redis: Any) -> list[Any]:
+    for sim in sims:
+        await sim.start()
+    runners = [make_runner(sim, name, symbols, ops, redis) for sim, (name, symbols) in zip(sims, specs, strict=True)]
+    try:
+        await asyncio.gather(*(run_to_end(sim, r) for sim, r in zip(sims, runners, strict=True)))
+    finally:
+        for runner in runners:
+            await runner.stop()
+        for sim in sims:
+            await sim.stop()
+    return runners
+
+
+def test_bundled_coinbase_recording_with_faults(store_ops: StoreOps, redis_url: str) -> None:
+    """Fresh-clone variant: the bundled Coinbase recording (10 products) with every WS fault kind."""
+    faults = FaultConfig(disconnect_every=23, outage_msgs=3, malformed_every=7, unknown_every=5,
+                         duplicate_every=4, reorder_every=6, http_429_every=3, http_5xx_every=4)
+    sim = ExchangeSimulator(SimConfig(exchange="coinbase", speed=0, start_after_symbols=10, faults=faults))
+    symbols = tuple(sim.state.dataset.symbols())
+
+    async def main() -> list[Any]:
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            runners = await _stream([sim], [("coinbase", symbols)], store_ops, redis)
+            return [runners, await _redis_final(redis, "coinbase")]
+        finally:
+            await redis.aclose()
+
+    runners, final = asyncio.run(main())
+    _assert_equal(_stored(store_ops, "coinbase"), _expected(sim))
+    assert len(final) == len(set(final)) == _expected(sim).height
+    stats = sim.stats()
+    assert stats["faults_total"] >= 40 and {"disconnect", "malformed", "unknown", "duplicate", "reorder"} <= \
+        set(stats["faults"])
+    assert runners[0].core.parse_errors == stats["faults"]["malformed"]
+
+
+def test_fault_suite_two_exchanges_concurrently(store_ops: StoreOps, redis_url: str, shared_data: Path) -> None:
+    """>=100 faults on Binance and Coinbase at once: final candles equal the clean run, 0 lost, 0 duplicated."""
+    trades_file = shared_data / "ohlcv" / "freqtrade_testdata" / "XRP_ETH-trades.feather"
+    sims = [ExchangeSimulator(SimConfig(exchange=name, speed=0, trades_file=trades_file, trades_symbol="XRP/ETH",
+                                        faults=FAULTS)) for name in ("binance", "coinbase")]
+
+    async def main() -> list[Any]:
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            runners = await _stream(sims, [("binance", ("XRP/ETH",)), ("coinbase", ("XRP/ETH",))], store_ops, redis)
+            return [runners, await _redis_final(redis, "binance"), await _redis_final(redis, "coinbase")]
+        finally:
+            await redis.aclose()
+
+    runners, final_binance, final_coinbase = asyncio.run(main())
+    clean = _expected(sims[0])
+    recorded = pl.read_ipc(shared_data / "ohlcv" / "freqtrade_testdata" / "XRP_ETH-1m.feather")
+    assert clean.height == recorded.height == 2469
+    for name, final in (("binance", final_binance), ("coinbase", final_coinbase)):
+        _assert_equal(_stored(store_ops, name), clean)
+        assert len(final) == len(set(final)) == clean.height  # 0 duplicated on the bus
+    faults = [s.stats() for s in sims]
+    assert sum(f["faults_total"] for f in faults) >= 100
+    assert all(f["faults_total"] >= 100 and f["faults"]["disconnect"] >= 50 for f in faults)
+    gaps = pl.from_arrow(store_ops.store.query_arrow("SELECT * FROM data_gaps FINAL"))
+    assert isinstance(gaps, pl.DataFrame)
+    assert gaps.height == sum(r.core.gaps_detected for r in runners) > 0
+    assert gaps["repaired_at"].null_count() == 0 and set(gaps["method"]) == {"rest_trades"}
+    assert set(gaps["exchange"]) == {"binance", "coinbase"}
+    # higher timeframes come from the store's rollups of the streamed 1m candles
+    hourly = pl.from_arrow(store_ops.read_candles(timeframe="1h", exchange="binance", complete_only=False))
+    want = candles_from_trades(pl.DataFrame([t._asdict() for t in sims[0].state.dataset.trades]), timeframe="1h")
+    assert isinstance(hourly, pl.DataFrame)
+    assert hourly.select("ts", "open", "high", "low", "close").equals(want.select("ts", "open", "high", "low", "close"))
