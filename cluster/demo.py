@@ -115,6 +115,15 @@ def ranking_table(ranking: Any, *, run_id: str, exchange: str, now_ms: int) -> p
     )
 
 
+def confidence_at(features: pl.DataFrame, settings: CoinraySettings, *, as_of_ts: int) -> pl.DataFrame:
+    """The confidence matrix of the demo timeframe at the ranking's as-of bar (docs/features.md)."""
+    from pipelines.confidence import confidence_matrix
+
+    fc = settings.features
+    frame = features.filter((pl.col("timeframe") == settings.demo.timeframe) & (pl.col("ts") <= as_of_ts))
+    return confidence_matrix(frame, indicators=fc.indicators, stats=fc.stats, anomaly=fc.anomaly, cfg=fc.confidence)
+
+
 def run_demo(settings: CoinraySettings, *, data_dir: Path | None = None, progress: Any | None = None) -> DemoResult:
     """Run the demo end to end and return where the reports went.
 
@@ -130,6 +139,7 @@ def run_demo(settings: CoinraySettings, *, data_dir: Path | None = None, progres
     import ray
 
     from actors.store_writer import start_store_writer
+    from pipelines.confidence import report_section
     from pipelines.datasets import compute_features
     from pipelines.recommend import rank_universe, ranker_config_for
     from serve.reports import DataSummary, build_ensemble_report, write_report_files
@@ -172,8 +182,13 @@ def run_demo(settings: CoinraySettings, *, data_dir: Path | None = None, progres
             symbols=sorted(set(used.column("symbol").to_pylist())),
             candles=used.num_rows,
         )
-        report = build_ensemble_report(ranking, run_id=run_id, generated_at_ms=now_ms, exchange=cfg.exchange,
-                              data=data, top_n=cfg.top_n)
+        matrix = steps.run("confidence matrix", confidence_at, pl.from_arrow(features), settings,
+                           as_of_ts=ranking.as_of_ts)
+        top_symbols = [r.symbol for r in ranking.ranked[:cfg.top_n]]
+        report = build_ensemble_report(
+            ranking, run_id=run_id, generated_at_ms=now_ms, exchange=cfg.exchange, data=data, top_n=cfg.top_n,
+            confidence=report_section(matrix, timeframe=cfg.timeframe, symbols=top_symbols),
+        )
         paths = steps.run("write reports", write_report_files, report, settings.reports_dir)
         json_path, md_path = paths["json"], paths["md"]
         ray.get(store.close.remote())

@@ -136,6 +136,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v:g}" for k, v in method["weights"].items())
         + f". Look-back: {method['lookback_bars']} bars.",
         *_model_lines(report),
+        *_confidence_lines(report),
         "",
         f"_{report['disclaimer']}_",
         "",
@@ -163,6 +164,25 @@ def _recommendation_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _confidence_lines(report: dict[str, Any]) -> list[str]:
+    """Markdown of the confidence matrix section: signal (confidence) per symbol and factor."""
+    section = report.get("confidence_matrix")
+    if not section or not section["symbols"]:
+        return []
+    factors = section["factors"]
+    lines = ["", f"## Confidence matrix ({section['timeframe']}, as-of bar)", "",
+             "Signal in [-1, 1] with its confidence in [0, 1] in brackets; composite = confidence-weighted mean "
+             "(weights: " + ", ".join(f"{f} {section['weights'].get(f, 0):g}" for f in factors) + ").", "",
+             "| symbol | composite | " + " | ".join(factors) + " |",
+             "|---|---:|" + "---:|" * len(factors)]
+    for symbol, row in section["symbols"].items():
+        cells = [f"{row['factors'][f]['signal']:+.2f} ({row['factors'][f]['confidence']:.2f})"
+                 if f in row["factors"] else "n/a" for f in factors]
+        comp = row["composite"]
+        lines.append(f"| {symbol} | {comp['signal']:+.2f} ({comp['confidence']:.2f}) | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _model_lines(report: dict[str, Any]) -> list[str]:
     """Markdown of the 1.1 ``model`` block: calibration and reliability."""
     model = report.get("model")
@@ -186,8 +206,13 @@ def build_ensemble_report(
     exchange: str,
     data: DataSummary,
     top_n: int,
+    confidence: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The version 1.1 ``report.json`` of a :class:`pipelines.recommend.EnsembleRanking`."""
+    """The version 1.1 ``report.json`` of a :class:`pipelines.recommend.EnsembleRanking`.
+
+    ``confidence`` is a :func:`pipelines.confidence.report_section` of the confidence matrix at the
+    as-of bar; when given it is reported as ``confidence_matrix``.
+    """
     report = build_report(ranking, run_id=run_id, generated_at_ms=generated_at_ms, exchange=exchange,
                           data=data, top_n=top_n)
     ens = ranking.model
@@ -222,6 +247,8 @@ def build_ensemble_report(
     }
     report["notes"] = list(ranking.notes)
     report["sentiment_used"] = ranking.sentiment_used
+    if confidence is not None:
+        report["confidence_matrix"] = confidence
     report["disclaimer"] = ("Ensemble ranking for research; its measured out-of-sample edge is in docs/ranking.md. "
                             "Not investment advice.")
     return report

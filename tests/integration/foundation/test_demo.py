@@ -90,3 +90,22 @@ def test_store_and_bus_received_everything(demo_run: dict[str, object], sample_d
     out = subprocess.run([*COINRAY, "sql", "SELECT count() AS n FROM candles FINAL", "--format", "json"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert int(json.loads(out.stdout)[0]["n"]) == raw_rows
+
+
+def test_report_uses_the_confidence_matrix(demo_run: dict[str, object]) -> None:
+    report = demo_run["report"]
+    assert isinstance(report, dict)
+    section = report["confidence_matrix"]
+    top = [item["symbol"] for item in report["top"]]
+    assert section["timeframe"] == "1d" and set(section["symbols"]) == set(top)
+    weight = report["method"]["weights"]["confidence_matrix"]
+    for item in report["top"]:
+        row = section["symbols"][item["symbol"]]
+        assert set(row["factors"]) >= {"trend", "momentum", "mean_reversion", "volatility_regime"}
+        for cell in (row["composite"], *row["factors"].values()):
+            assert -1.0 <= cell["signal"] <= 1.0 and 0.0 <= cell["confidence"] <= 1.0
+        # the score's confidence-matrix term is built from exactly this composite
+        expected = weight * 2 * row["composite"]["signal"] * row["composite"]["confidence"]
+        assert item["contributions"]["confidence_matrix"] == pytest.approx(expected, abs=1e-5)
+    md = (Path(str(demo_run["data_dir"])) / "reports" / report["run_id"] / "report.md").read_text()
+    assert "## Confidence matrix (1d, as-of bar)" in md
