@@ -39,10 +39,21 @@ def target_series(candles: pl.DataFrame, strategy: VectorStrategy, params: Strat
     return _forward_fill(weights)[:, 0]
 
 
+def _backtesting() -> Any:
+    """The ``backtesting`` module, or a clear error saying which extra installs it."""
+    try:
+        import backtesting
+    except ImportError as exc:
+        raise ImportError(
+            "the backtesting.py adapter needs backtesting.py: pip install 'coinray[bench]' (or the dev extra)"
+        ) from exc
+    return backtesting
+
+
 def make_backtesting_strategy(candles: pl.DataFrame, strategy: VectorStrategy, params: StrategyParams, *,
                               timeframe: str) -> type[Any]:
     """A ``backtesting.Strategy`` subclass that trades ``strategy``'s targets on these candles."""
-    from backtesting import Strategy as BtStrategy
+    BtStrategy = _backtesting().Strategy
 
     targets = target_series(candles, strategy, params, timeframe=timeframe)
 
@@ -71,7 +82,7 @@ def make_backtesting_strategy(candles: pl.DataFrame, strategy: VectorStrategy, p
 def run_in_backtesting(candles: pl.DataFrame, strategy: VectorStrategy, params: StrategyParams, *, timeframe: str,
                        cash: float, commission: float, **backtest_kwargs: Any) -> pd.Series:
     """``backtesting.Backtest(...).run()`` of the adapted strategy; returns backtesting.py's stats."""
-    from backtesting import Backtest
+    Backtest = _backtesting().Backtest
 
     bt_strategy = make_backtesting_strategy(candles, strategy, params, timeframe=timeframe)
     bt = Backtest(to_backtesting_frame(candles), bt_strategy, cash=cash, commission=commission, **backtest_kwargs)
