@@ -82,8 +82,10 @@ def _normalise_symbol(symbol: str) -> str:
     return symbol.strip().upper().replace("-", "/").replace("_", "/")
 
 
-def create_api(backend: RankerBackend, *, api_token: SecretStr | None = None, dashboard: bool = False) -> FastAPI:
-    """The FastAPI app over ``backend``: routes, problem-details errors, metrics, and ``/ui`` when ``dashboard``."""
+def create_api(backend: RankerBackend, *, api_token: SecretStr | None = None, dashboard: bool = False,
+               orders: Any | None = None) -> FastAPI:
+    """The FastAPI app over ``backend``: routes, problem-details errors, metrics, ``/ui`` when ``dashboard``,
+    and the token-protected ``/v1/orders`` routes over ``orders`` (a :class:`serve.orders.OrdersBackend`)."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
     api = FastAPI(title="coinray", version="1.1",
@@ -191,6 +193,10 @@ def create_api(backend: RankerBackend, *, api_token: SecretStr | None = None, da
             raise StarletteHTTPException(401, "missing or wrong bearer token")
         return await backend.build_report(body)
 
+    if orders is not None:
+        from serve.orders import build_orders_router
+
+        api.include_router(build_orders_router(orders, api_token=api_token))
     if dashboard:
         from serve.ui.mount import mount_dashboard
 

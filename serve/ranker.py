@@ -119,7 +119,9 @@ class Ingress:
             start_scheduler(list(args.schedules), app_name=serve.get_replica_context().app_name)
 
     def __serve_build_asgi_app__(self) -> Any:
-        return create_api(self._backend, api_token=self._token, dashboard=True)
+        from serve.orders import ActorOrdersBackend
+
+        return create_api(self._backend, api_token=self._token, dashboard=True, orders=ActorOrdersBackend())
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)

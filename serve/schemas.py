@@ -22,6 +22,9 @@ class ProblemDetails(BaseModel):
     allowed: list[str] | None = Field(None, description="Valid values, when the problem is an unknown value.")
     missing: list[str] | None = Field(None, description="Symbols without data, when data was missing.")
     errors: list[dict[str, object]] | None = Field(None, description="Validation errors (field, message).")
+    rule: str | None = Field(None, description="The risk rule that rejected an order.")
+    numbers: dict[str, str] | None = Field(None, description="The values that broke the risk rule.")
+    reason: str | None = Field(None, description="The venue's reason for rejecting an order.")
 
 
 class Reason(BaseModel):
