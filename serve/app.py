@@ -9,7 +9,6 @@ and delegate; domain errors become RFC 9457 problem details in one exception han
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -31,6 +30,7 @@ from serve.schemas import (
     ReportRequest,
     ReportResponse,
     SymbolScoreResponse,
+    require_token,
 )
 
 logger = logging.getLogger(__name__)
@@ -185,12 +185,7 @@ def create_api(backend: RankerBackend, *, api_token: SecretStr | None = None, da
         authorization: Annotated[str | None, Header(description="Bearer <api token>")] = None,
     ) -> Any:
         """Build and store a report now (requires the API token)."""
-        if api_token is None:
-            raise StarletteHTTPException(403, "report creation is disabled: no API token is configured "
-                                              "(set COINRAY_API_TOKEN or AppArgs.api_token)")
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given.encode(), api_token.get_secret_value().encode()):
-            raise StarletteHTTPException(401, "missing or wrong bearer token")
+        require_token(api_token, authorization, action="report creation")
         return await backend.build_report(body)
 
     if orders is not None:

@@ -7,7 +7,6 @@ Risk rejections come back as 422 problem details carrying the rule and the numbe
 
 from __future__ import annotations
 
-import secrets
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -18,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.brokers.errors import OrderRejected, RiskRejected
 from actors.brokers.models import Order, OrderRequest, OrderType, Side, TimeInForce
-from serve.schemas import ProblemDetails
+from serve.schemas import ProblemDetails, require_token
 
 PROBLEM = "application/problem+json"
 
@@ -177,12 +176,7 @@ def build_orders_router(backend: OrdersBackend, *, api_token: SecretStr | None) 
     router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
     def authorize(authorization: str | None) -> None:
-        if api_token is None:
-            raise StarletteHTTPException(403, "trading endpoints are disabled: no API token is configured "
-                                              "(set COINRAY_API_TOKEN or AppArgs.api_token)")
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given.encode(), api_token.get_secret_value().encode()):
-            raise StarletteHTTPException(401, "missing or wrong bearer token")
+        require_token(api_token, authorization, action="trading over HTTP")
 
     @router.post("", response_model=OrderResponse, responses={401: {}, 403: {}, 422: {}, 400: {}})
     async def submit_order(body: OrderSubmitRequest, request: Request,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 ReportFormat = Literal["md", "json", "html"]
 TimeframeName = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
@@ -123,3 +123,21 @@ class HealthResponse(BaseModel):
     exchanges: list[str]
     timeframes: list[str]
     symbols: int
+
+
+def require_token(api_token: SecretStr | None, authorization: str | None, *, action: str) -> None:
+    """Check ``Authorization: Bearer <token>`` in constant time.
+
+    Raises a 403 when no token is configured (``action`` is then disabled) and a 401 when the
+    header is missing or wrong.
+    """
+    import secrets
+
+    from starlette.exceptions import HTTPException
+
+    if api_token is None:
+        raise HTTPException(403, f"{action} is disabled: no API token is configured "
+                                 "(set COINRAY_API_TOKEN or AppArgs.api_token)")
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not secrets.compare_digest(given.encode(), api_token.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong bearer token")
