@@ -24,17 +24,18 @@ from cluster.errors import CoinrayError
 from serve.ranker_core import MissingData, RankerServiceConfig, UnknownValue
 from serve.scheduler import ReportSchedule
 from serve.schemas import (
+    PROBLEM,
     HealthResponse,
     ProblemDetails,
     RankingsResponse,
     ReportRequest,
     ReportResponse,
     SymbolScoreResponse,
+    problem_response,
     require_token,
 )
 
 logger = logging.getLogger(__name__)
-PROBLEM = "application/problem+json"
 MAX_TOP = 50
 Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 
@@ -64,11 +65,6 @@ class AppArgs(BaseModel):
     max_replicas: int = Field(2, ge=1)
     schedules: list[ReportSchedule] = Field(
         default_factory=list, description="Report schedules; the ingress starts their scheduler actor.")
-
-
-def _problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
-    body = ProblemDetails(title=title, status=status, detail=detail, instance=str(request.url.path), **extra)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM)
 
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -108,31 +104,31 @@ def create_api(backend: RankerBackend, *, api_token: SecretStr | None = None, da
     @api.exception_handler(UnknownValue)
     async def _unknown(request: Request, exc: UnknownValue) -> JSONResponse:
         status = 422 if exc.kind == "format" else 404
-        return _problem(status, f"Unknown {exc.kind}", str(exc), request, allowed=exc.allowed)
+        return problem_response(status, f"Unknown {exc.kind}", str(exc), request, allowed=exc.allowed)
 
     @api.exception_handler(MissingData)
     async def _missing(request: Request, exc: MissingData) -> JSONResponse:
-        return _problem(422, "Symbols without data", str(exc), request, missing=exc.symbols)
+        return problem_response(422, "Symbols without data", str(exc), request, missing=exc.symbols)
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return _problem(422, "Invalid request", detail, request, errors=errors)
+        return problem_response(422, "Invalid request", detail, request, errors=errors)
 
     @api.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(exc.status_code, "HTTP error", str(exc.detail), request)
+        return problem_response(exc.status_code, "HTTP error", str(exc.detail), request)
 
     @api.exception_handler(CoinrayError)
     async def _domain(request: Request, exc: CoinrayError) -> JSONResponse:
-        return _problem(422, type(exc).__name__, str(exc), request)
+        return problem_response(422, type(exc).__name__, str(exc), request)
 
     @api.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:  # the named Serve boundary (STYLE 2.7)
         logger.error("unhandled error on %s", request.url.path, exc_info=exc)
         errors_total.inc()
-        return _problem(500, "Internal error", f"{type(exc).__name__}: see the server log", request)
+        return problem_response(500, "Internal error", f"{type(exc).__name__}: see the server log", request)
 
     @api.get("/healthz", response_model=HealthResponse, tags=["ops"])
     async def healthz() -> dict[str, Any]:

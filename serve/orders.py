@@ -11,15 +11,12 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.brokers.errors import OrderRejected, RiskRejected
 from actors.brokers.models import Order, OrderRequest, OrderType, Side, TimeInForce
-from serve.schemas import ProblemDetails, require_token
-
-PROBLEM = "application/problem+json"
+from serve.schemas import problem_response, require_token
 
 
 class OrderSubmitRequest(BaseModel):
@@ -166,11 +163,6 @@ class ActorOrdersBackend:
         await self._handle().reset_kill_switch.remote()
 
 
-def _problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
-    body = ProblemDetails(title=title, status=status, detail=detail, instance=str(request.url.path), **extra)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM)
-
-
 def build_orders_router(backend: OrdersBackend, *, api_token: SecretStr | None) -> APIRouter:
     """``/v1/orders`` routes; every one requires ``Authorization: Bearer <api_token>``."""
     router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -186,10 +178,10 @@ def build_orders_router(backend: OrdersBackend, *, api_token: SecretStr | None) 
         try:
             order = await backend.submit(body.to_request())
         except RiskRejected as exc:
-            return _problem(422, "Risk rule rejected the order", str(exc), request, rule=exc.rule,
+            return problem_response(422, "Risk rule rejected the order", str(exc), request, rule=exc.rule,
                             numbers={k: str(v) for k, v in exc.numbers.items()})
         except OrderRejected as exc:
-            return _problem(400, "Venue rejected the order", str(exc), request, reason=exc.reason)
+            return problem_response(400, "Venue rejected the order", str(exc), request, reason=exc.reason)
         return order_response(order)
 
     @router.get("", response_model=list[OrderResponse], responses={401: {}, 403: {}})

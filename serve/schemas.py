@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -141,3 +141,14 @@ def require_token(api_token: SecretStr | None, authorization: str | None, *, act
     given = (authorization or "").removeprefix("Bearer ").strip()
     if not secrets.compare_digest(given.encode(), api_token.get_secret_value().encode()):
         raise HTTPException(401, "missing or wrong bearer token")
+
+
+PROBLEM = "application/problem+json"
+
+
+def problem_response(status: int, title: str, detail: str, request: Any, **extra: Any) -> Any:
+    """An RFC 9457 problem-details ``JSONResponse`` (``application/problem+json``) for ``request``."""
+    from fastapi.responses import JSONResponse
+
+    body = ProblemDetails(title=title, status=status, detail=detail, instance=str(request.url.path), **extra)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM)
