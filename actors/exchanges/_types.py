@@ -104,3 +104,23 @@ class Venue(Protocol):
     def trade_from_ccxt(self, trade: Mapping[str, Any]) -> Trade:
         """Convert one ccxt trade structure."""
         ...
+
+
+def trade_from_ccxt_structure(trade: Mapping[str, Any], *, exchange: str) -> Trade:
+    """Convert one ccxt unified trade structure (``watch_trades``/``fetch_trades``) to a :class:`Trade`.
+
+    ccxt already normalises trades (and reports the taker side), so every venue shares this.
+
+    Raises
+    ------
+    ParseError
+        When id, timestamp, price or amount is missing or not a number.
+    """
+    from cluster.errors import ParseError
+
+    try:
+        return Trade(str(trade["symbol"]), int(trade["id"]), int(trade["timestamp"]), float(trade["price"]),
+                     float(trade["amount"]), str(trade.get("side") or ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParseError(f"{exchange}: bad ccxt trade", exchange=exchange, channel="trades",
+                         excerpt=str(trade.get("info", trade))[:200]) from exc

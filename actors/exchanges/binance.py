@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from actors.exchanges._types import Channel, Event, Ignored, Kline, Parser, Ticker, Trade
+from actors.exchanges._types import Channel, Event, Ignored, Kline, Parser, Ticker, Trade, trade_from_ccxt_structure
 from cluster.errors import ParseError
 
 logger = logging.getLogger(__name__)
@@ -228,19 +228,8 @@ def parser_for(event_type: str) -> Parser | None:
 
 
 def trade_from_ccxt(trade: Mapping[str, Any]) -> Trade:
-    """Convert one ccxt trade structure (from ``watch_trades``/``fetch_trades``).
-
-    Raises
-    ------
-    ParseError
-        When id, timestamp, price or amount is missing or not a number.
-    """
-    try:
-        return Trade(str(trade["symbol"]), int(trade["id"]), int(trade["timestamp"]), float(trade["price"]),
-                     float(trade["amount"]), str(trade.get("side") or ""))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ParseError("binance: bad ccxt trade", exchange=EXCHANGE, channel="trades",
-                         excerpt=str(trade.get("info", trade))[:200]) from exc
+    """Convert one ccxt trade structure (from ``watch_trades``/``fetch_trades``); raises ``ParseError``."""
+    return trade_from_ccxt_structure(trade, exchange=EXCHANGE)
 
 
 async def fetch_trades_after(client: Any, symbol: str, after_id: int, *, limit: int = 1000) -> list[Trade]:
