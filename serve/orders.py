@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, Header, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -105,6 +106,10 @@ class OrdersBackend(Protocol):
         """Allow orders again."""
         ...
 
+    async def metrics_text(self) -> str:
+        """Prometheus text of the execution metrics."""
+        ...
+
 
 class LocalOrdersBackend:
     """An :class:`OrdersBackend` over an in-process :class:`actors.oms_core.OmsCore`."""
@@ -127,6 +132,12 @@ class LocalOrdersBackend:
     async def reset_kill_switch(self) -> None:
         """Delegate to the core."""
         self._core.reset_kill_switch()
+
+    async def metrics_text(self) -> str:
+        """Prometheus text of the core's execution metrics."""
+        from pipelines.execution_metrics import to_prometheus
+
+        return to_prometheus(self._core.metrics_rows(), account=self._core.cfg.account)
 
 
 class ActorOrdersBackend:
@@ -161,6 +172,10 @@ class ActorOrdersBackend:
     async def reset_kill_switch(self) -> None:
         """Forward to the actor."""
         await self._handle().reset_kill_switch.remote()
+
+    async def metrics_text(self) -> str:
+        """Forward to the actor."""
+        return await self._handle().metrics_text.remote()  # type: ignore[no-any-return]
 
 
 def build_orders_router(backend: OrdersBackend, *, api_token: SecretStr | None) -> APIRouter:
@@ -201,5 +216,11 @@ def build_orders_router(backend: OrdersBackend, *, api_token: SecretStr | None) 
         """Allow new orders again."""
         authorize(authorization)
         await backend.reset_kill_switch()
+
+    @router.get("/metrics", response_class=PlainTextResponse, responses={401: {}, 403: {}})
+    async def execution_metrics(authorization: str | None = Header(None)) -> PlainTextResponse:
+        """Execution metrics (slippage, latencies, fill ratio, rejects) in Prometheus text format."""
+        authorize(authorization)
+        return PlainTextResponse(await backend.metrics_text(), media_type="text/plain; version=0.0.4")
 
     return router

@@ -88,3 +88,16 @@ def test_kill_switch_cancels_and_blocks_until_reset(client: TestClient, oms: Oms
     assert blocked.status_code == 422 and blocked.json()["rule"] == "kill_switch"
     assert client.post("/v1/orders/kill/reset", headers=AUTH).status_code == 204
     assert client.post("/v1/orders", json=order("after-reset"), headers=AUTH).status_code == 200
+
+
+def test_execution_metrics_are_exported_for_prometheus(client: TestClient) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert client.post("/v1/orders", json=order("m-1"), headers=AUTH).status_code == 200
+    assert client.get("/v1/orders/metrics").status_code == 401
+    out = client.get("/v1/orders/metrics", headers=AUTH)
+    assert out.status_code == 200 and out.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(out.text)}
+    filled = [s for s in families["coinray_orders"].samples if s.labels.get("status") == "filled"]
+    assert [s.value for s in filled] == [1.0]  # the one filled order
+    assert "coinray_slippage_bps" in families
