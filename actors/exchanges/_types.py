@@ -124,3 +124,25 @@ def trade_from_ccxt_structure(trade: Mapping[str, Any], *, exchange: str) -> Tra
     except (KeyError, TypeError, ValueError) as exc:
         raise ParseError(f"{exchange}: bad ccxt trade", exchange=exchange, channel="trades",
                          excerpt=str(trade.get("info", trade))[:200]) from exc
+
+
+def load_json_object(raw: bytes | str, *, exchange: str) -> dict[str, Any]:
+    """Decode one WebSocket frame that must be a JSON object.
+
+    Raises
+    ------
+    ParseError
+        When the frame is not JSON or not an object (with a truncated raw excerpt).
+    """
+    import json
+
+    from cluster.errors import ParseError
+
+    try:
+        msg = json.loads(raw)
+    except ValueError as exc:
+        excerpt = raw[:200] if isinstance(raw, str) else raw[:200].decode(errors="replace")
+        raise ParseError(f"{exchange}: frame is not JSON", exchange=exchange, excerpt=excerpt) from exc
+    if not isinstance(msg, dict):
+        raise ParseError(f"{exchange}: frame is not an object", exchange=exchange, excerpt=str(msg)[:200])
+    return msg

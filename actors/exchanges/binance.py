@@ -13,7 +13,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from actors.exchanges._types import Channel, Event, Ignored, Kline, Parser, Ticker, Trade, trade_from_ccxt_structure
+from actors.exchanges._types import (
+    Channel,
+    Event,
+    Ignored,
+    Kline,
+    Parser,
+    Ticker,
+    Trade,
+    load_json_object,
+    trade_from_ccxt_structure,
+)
 from cluster.errors import ParseError
 
 logger = logging.getLogger(__name__)
@@ -204,13 +214,7 @@ def decode_frame(raw: bytes | str) -> tuple[str, Mapping[str, Any]]:
     ParseError
         When the frame is not a JSON object.
     """
-    try:
-        msg = json.loads(raw)
-    except ValueError as exc:
-        raise ParseError("binance: frame is not JSON", exchange=EXCHANGE,
-                         excerpt=raw[:200] if isinstance(raw, str) else raw[:200].decode(errors="replace")) from exc
-    if not isinstance(msg, dict):
-        raise ParseError("binance: frame is not an object", exchange=EXCHANGE, excerpt=str(msg)[:200])
+    msg = load_json_object(raw, exchange=EXCHANGE)
     if "stream" in msg and isinstance(msg.get("data"), dict):
         msg = msg["data"]
     if "e" in msg:

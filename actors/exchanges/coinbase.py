@@ -13,7 +13,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from actors.exchanges._types import Channel, Event, Ignored, Parser, Ticker, Trade, trade_from_ccxt_structure
+from actors.exchanges._types import (
+    Channel,
+    Event,
+    Ignored,
+    Parser,
+    Ticker,
+    Trade,
+    load_json_object,
+    trade_from_ccxt_structure,
+)
 from cluster.errors import ParseError
 
 logger = logging.getLogger(__name__)
@@ -162,13 +171,7 @@ def decode_frame(raw: bytes | str) -> tuple[str, Mapping[str, Any]]:
     ParseError
         When the frame is not a JSON object.
     """
-    try:
-        msg = json.loads(raw)
-    except ValueError as exc:
-        raise ParseError("coinbase: frame is not JSON", exchange=EXCHANGE,
-                         excerpt=raw[:200] if isinstance(raw, str) else raw[:200].decode(errors="replace")) from exc
-    if not isinstance(msg, dict):
-        raise ParseError("coinbase: frame is not an object", exchange=EXCHANGE, excerpt=str(msg)[:200])
+    msg = load_json_object(raw, exchange=EXCHANGE)
     return str(msg.get("type", "unknown")), msg
 
 
