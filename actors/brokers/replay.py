@@ -103,9 +103,10 @@ def run_paper_replay(candles: pl.DataFrame, *, timeframe: str, top_n: int, rebal
     prices: dict[str, Decimal] = {}
     decisions: list[dict[str, Any]] = []
     start_equity = paper.cash
-    for i, ts in enumerate(times[-rebalances - 1:-1]):
-        close_ms = ts + tf_ms - 1
-        clock.set(close_ms)
+
+    def close_bar(ts: int) -> None:
+        """Move the clock to the bar's close, show the bar to the broker and the OMS, collect fills."""
+        clock.set(ts + tf_ms - 1)
         for s in symbols:
             row = bars.get((s, ts))
             if row is not None:
@@ -113,6 +114,9 @@ def run_paper_replay(candles: pl.DataFrame, *, timeframe: str, top_n: int, rebal
                 broker.on_bar(s, *_ohlcv(row), ts)
                 oms.on_price(s, prices[s])
         oms.poll()
+
+    for i, ts in enumerate(times[-rebalances - 1:-1]):
+        close_bar(ts)
         ranking_now = rank_symbols(frame.filter(pl.col("ts") <= ts), timeframe=timeframe, cfg=rcfg)
         ranked = [r.symbol for r in ranking_now.ranked]
         equity = _equity(broker, prices, paper.quote)
@@ -133,15 +137,7 @@ def run_paper_replay(candles: pl.DataFrame, *, timeframe: str, top_n: int, rebal
                 logger.info("paper %s: %s order refused: %s", account, s, exc)
         decisions.append({"bar": i, "ts": ts, "top": ranked[:top_n], "equity": str(equity.quantize(Decimal("0.01"))),
                           "orders": sent})
-    last_ts = times[-1]
-    clock.set(last_ts + tf_ms - 1)
-    for s in symbols:
-        row = bars.get((s, last_ts))
-        if row is not None:
-            prices[s] = to_decimal(row["close"])
-            broker.on_bar(s, *_ohlcv(row), last_ts)
-            oms.on_price(s, prices[s])
-    oms.poll()
+    close_bar(times[-1])
     rows = oms.metrics_rows()
     rejects: dict[str, int] = {}
     for r in rows:
