@@ -159,23 +159,24 @@ def build_ui_router(source: UiSource, *, redis_url: str | None = None, api_token
     def api_chart(symbol: Annotated[str, Query(max_length=40)], timeframe: Annotated[str, Query(max_length=4)] = "1h",
                   exchange: Annotated[str, Query(max_length=32)] = "binance",
                   bars: Annotated[int, Query(ge=10, le=MAX_BARS)] = 500, run_id: str = "") -> dict[str, Any]:
-        """The Symbol page's chart: the newest ``bars`` candles with indicators, signals and trades."""
+        """The Symbol page's chart: the newest ``bars`` candles with indicators, signals and trades.
+
+        A series with nothing stored yet (a stream that has just started) gives empty lists; the
+        page then fills it from the live stream.
+        """
         if timeframe not in TIMEFRAME_MS:
             raise HTTPException(422, f"unknown timeframe {timeframe!r}; valid: {', '.join(TIMEFRAME_MS)}")
-        table = source.read_candles(timeframe=timeframe, exchange=exchange, symbols=[symbol])
-        frame = pl.from_arrow(table)
-        if not isinstance(frame, pl.DataFrame) or frame.height == 0:
-            raise HTTPException(404, f"no {timeframe} candles stored for {symbol} on {exchange}")
+        frame = pl.DataFrame(source.read_candles(timeframe=timeframe, exchange=exchange, symbols=[symbol]))
         frame = frame.tail(bars + WARMUP_BARS)
         chart = charts.candle_chart(frame, warmup=max(0, frame.height - bars))
-        start = chart["ts"][0]
+        start = chart["ts"][0] if chart["ts"] else None
         trades: list[dict[str, Any]] = []
         if run_id:
             run = queries.backtest_detail(source, run_id)
             if run is None:
                 raise HTTPException(404, f"no backtest run {run_id!r}")
             trades = [m for m in charts.trade_markers(run["result"].get("trades", []), symbol=symbol)
-                      if m["ts"] is not None and m["ts"] >= start]
+                      if m["ts"] is not None and (start is None or m["ts"] >= start)]
         return {"symbol": symbol, "timeframe": timeframe, "exchange": exchange, **chart, "trades": trades,
                 "fills": queries.fills(source, symbol=symbol, start_ms=start),
                 "sentiment": queries.sentiment_timeline(source, symbol=symbol, timeframe=timeframe, start_ms=start),

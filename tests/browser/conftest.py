@@ -4,7 +4,9 @@ The dashboard router is mounted on a FastAPI app exactly as the ingress mounts i
 (``app.include_router(router, prefix="/ui")``) and served by uvicorn on a free loopback port
 (the ingress's ranker fits its ensemble at start-up, about a minute here; the dashboard does
 not use it). Chromium is Debian's ``/usr/bin/chromium``
-driven by ``chromedriver`` through Selenium; without them the tests skip with the reason.
+driven by ``chromedriver`` through Selenium; without them the tests skip with the reason. The live hub
+follows the Binance and Coinbase candle streams; the alert test fills the Coinbase one from the exchange
+simulator through the ingestion stream (``tests/browser/sim_replay.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+LIVE_EXCHANGES = ("binance", "coinbase")  # candle streams the live hub follows (the simulator replays coinbase)
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--window-size=1280,1000")
@@ -36,10 +39,12 @@ def _free_port() -> int:
 
 @dataclass
 class Dashboard:
-    """The running dashboard: its base URL, the store it reads, the router (hub, jobs) and the bus URL."""
+    """The running dashboard: its base URL, the store and the store access it reads (``source``, shared with
+    writers in the test so that chdb is used from one thread at a time), the router (hub, jobs) and the bus URL."""
 
     url: str
     ops: Any
+    source: Any
     router: Any
     redis_url: str
     fixture: dict[str, Any]
@@ -94,7 +99,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         info = fill_store(ops)
         info["sentiment"] = seed_sentiment(ops)
         redis_url = redis.start()
-        router = build_ui_router(OpsSource(ops), redis_url=redis_url, exchanges=["binance"], use_ray=False)
+        source = OpsSource(ops)
+        router = build_ui_router(source, redis_url=redis_url, exchanges=list(LIVE_EXCHANGES), use_ray=False)
         app = FastAPI(title="coinray dashboard (test)")
         app.include_router(router, prefix="/ui")
         port = _free_port()
@@ -102,7 +108,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         _wait_listening(port)
-        yield Dashboard(f"http://127.0.0.1:{port}/ui", ops, router, redis_url, info)
+        yield Dashboard(f"http://127.0.0.1:{port}/ui", ops, source, router, redis_url, info)
     finally:
         if server is not None and thread is not None:
             server.should_exit = True

@@ -1,13 +1,14 @@
 """The dashboard in headless Chromium: every page renders the store's actual values; a backtest and a sweep
-submitted from the Strategy form return their results; an alert rule fires during a replay of recorded
-candles on the bus and shows up as an in-page notification, in the history and at the webhook.
+submitted from the Strategy form return their results; an alert rule fires while the exchange simulator
+replays recorded trades through the ingestion stream, and shows up as an in-page notification, in the
+history and at the webhook, with the live last candle equal to the one built from those trades.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import pytest
@@ -188,52 +189,96 @@ def test_strategy_form_runs_a_backtest_and_a_sweep(dashboard: Dashboard, browser
     _shot(browser, artifacts, "strategy-sweep")
 
 
-def test_alert_fires_on_replayed_stream(dashboard: Dashboard, browser: Any, artifacts: Path,
-                                        webhook: tuple[str, list[dict[str, Any]]]) -> None:
+def _crossing(closes: list[float]) -> tuple[float, str, list[int]]:
+    """A level between the first two different consecutive closes, its direction, and the indexes of every
+    close that crosses it that way (the alert engine's ``prev <= level < now`` / ``prev >= level > now``)."""
+    k = next(i for i in range(1, len(closes)) if closes[i] != closes[i - 1])
+    level = round((closes[k - 1] + closes[k]) / 2, 10)  # strictly between the two closes, and readable
+    if closes[k] > closes[k - 1]:
+        return level, "above", [i for i in range(1, len(closes)) if closes[i - 1] <= level < closes[i]]
+    return level, "below", [i for i in range(1, len(closes)) if closes[i - 1] >= level > closes[i]]
+
+
+def _shown_last_candle(browser: Any) -> list[Any]:
+    return list(browser.execute_script(
+        "const d = document.getElementById('price').data[0], n = d.close.length - 1;"
+        "return n < 0 ? [] : [new Date(d.x[n]).getTime(), d.open[n], d.high[n], d.low[n], d.close[n], n + 1];"))
+
+
+def test_alert_fires_during_simulator_replay(dashboard: Dashboard, browser: Any, artifacts: Path,
+                                             webhook: tuple[str, list[dict[str, Any]]]) -> None:
+    """Simulator (recorded Coinbase trades) -> ingestion stream -> store + Redis -> live hub -> page and webhook."""
+    import asyncio
+
     import redis
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    from cluster.bus import RedisBus
+    from cluster.bus import candle_stream
+    from tests.browser.sim_replay import expected_candles, recorded_trades, replay_recorded
 
-    # Arrange: a level that the held-back (newer than stored) real candles cross upward
-    held = pl.from_arrow(dashboard.fixture["held"])
-    assert isinstance(held, pl.DataFrame)
-    closes = held.sort("ts").get_column("close").to_list()
-    k = next(i for i in range(1, len(closes)) if closes[i] > closes[i - 1])
-    level = (closes[k - 1] + closes[k]) / 2
-    first = next(i for i in range(1, len(closes)) if closes[i - 1] <= level < closes[i])
+    # Arrange: the 1m candles of the recorded trades, built independently, and a level they cross
+    exchange, symbol = "coinbase", "SKL/USD"
+    want = expected_candles(recorded_trades(exchange, symbol))
+    closes = want.get_column("close").to_list()
+    level, direction, crosses = _crossing(closes)
+    assert want.height >= 2 and crosses
+    last = want.row(-1, named=True)
     url, received = webhook
     _open(browser, dashboard.url + "/alerts")
-    browser.find_element("css selector", "#name").send_keys("btc breakout")
+    browser.find_element("css selector", "#name").send_keys("skl breakout")
     Select(browser.find_element("css selector", "#kind")).select_by_visible_text("price_cross")
+    _fill_number(browser, "#symbol", symbol)
+    Select(browser.find_element("css selector", "#rule-tf")).select_by_visible_text("1m")
     _fill_number(browser, "#level", repr(level))
+    Select(browser.find_element("css selector", "#direction")).select_by_visible_text(direction)
     browser.find_element("css selector", "#webhook_url").send_keys(url)
     browser.find_element("css selector", "#save-rule").click()
-    WebDriverWait(browser, WAIT_S).until(lambda d: "btc breakout" in d.find_element("css selector", "#rules").text)
-    # the live view follows the bus: open the Symbol page and wait for its stream
-    _open(browser, dashboard.url + "/symbol?symbol=BTC%2FUSDT&timeframe=1h&bars=250")
+    WebDriverWait(browser, WAIT_S).until(lambda d: "skl breakout" in d.find_element("css selector", "#rules").text)
+    # the Symbol page of a series that nothing has stored yet: it waits for the live stream
+    page = f"/symbol?symbol={symbol.replace('/', '%2F')}&timeframe=1m&exchange={exchange}&bars=100"
+    _open(browser, dashboard.url + page)
+    assert _shown_last_candle(browser) == []
     hub = dashboard.router.hub
     WebDriverWait(browser, WAIT_S).until(lambda d: hub.stats["running"]
                                          and d.find_element("css selector", "#live-status").text == "live: on")
-    # Act: replay the recorded candles on the bus, as the ingest actors publish them
+    assert candle_stream(exchange) in hub.stats["streams"]
+    # Act: the simulator replays the recorded trades; the ingestion stream stores and publishes the candles
+    asyncio.run(replay_recorded(exchange=exchange, symbols=(symbol,), source=dashboard.source,
+                                redis_url=dashboard.redis_url))
+    # Assert: the bus carries exactly the independently built candles, each closed once
     client = redis.Redis.from_url(dashboard.redis_url)
     try:
-        RedisBus(client, stream_maxlen=10_000).publish_candles("binance", held.to_arrow())
+        stream = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(candle_stream(exchange)))
+        entries = [f for _, f in stream if f[b"final"] == b"1"]
     finally:
         client.close()
-    # Assert: the in-page notification, the live last candle, the webhook and the history
+    assert [(f[b"symbol"].decode(), int(f[b"ts"]), float(f[b"close"])) for f in entries] == \
+        [(symbol, ts, c) for ts, c in zip(want["ts"], closes, strict=True)]
+    # the in-page notification and the live last candle (from the stream, not the store: the page loaded empty)
     WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements("css selector", "#toasts .toast"))
     toast = browser.find_element("css selector", "#toasts .toast").text
-    assert "btc breakout" in toast and f"crossed above {level:g}" in toast
+    assert "skl breakout" in toast and f"{symbol} 1m close crossed {direction} {level:g}" in toast
     WebDriverWait(browser, WAIT_S).until(
-        lambda d: float(d.find_element("css selector", "#last-close").text or "nan") == closes[-1])
+        lambda d: _text(d, "#last-close") == str(last["close"]) and _shown_last_candle(d)[:1] == [last["ts"]])
+    assert _shown_last_candle(browser) == [last["ts"], last["open"], last["high"], last["low"], last["close"],
+                                           want.height]
+    assert _text(browser, "#live-candle") == "(live)"
     _shot(browser, artifacts, "alert-notification")
-    WebDriverWait(browser, WAIT_S).until(lambda d: len(received) >= 1)
-    assert received[0]["rule_name"] == "btc breakout"
-    assert received[0]["ts"] == held.sort("ts").get_column("ts")[first]
-    assert received[0]["value"] == pytest.approx(closes[first])
+    # the webhook got the fired alert at the crossing candle
+    WebDriverWait(browser, WAIT_S).until(lambda d: len(received) >= len(crosses))
+    first = want.row(crosses[0], named=True)
+    assert [b["rule_name"] for b in received] == ["skl breakout"] * len(crosses)
+    assert (received[0]["exchange"], received[0]["symbol"], received[0]["timeframe"]) == (exchange, symbol, "1m")
+    assert received[0]["ts"] == first["ts"]
+    assert received[0]["value"] == pytest.approx(first["close"])
+    # historical: the stream stored the same candles, and the reloaded Symbol page draws them from the store
+    _open(browser, dashboard.url + page)
+    stored = browser.execute_script(
+        "const d = document.getElementById('price').data[0]; return [d.x.map((x) => new Date(x).getTime()), d.close];")
+    assert stored == [want["ts"].to_list(), closes]
     _open(browser, dashboard.url + "/alerts")
-    assert "btc breakout" in _text(browser, "#history tbody tr") and "204" in _text(browser, "#history tbody tr")
+    row = _text(browser, "#history tbody tr")
+    assert "skl breakout" in row and symbol in row and "204" in row
     _shot(browser, artifacts, "alerts")
     # Act: delete the rule from its row
     browser.find_element("css selector", "#rules [data-del]").click()
@@ -241,8 +286,7 @@ def test_alert_fires_on_replayed_stream(dashboard: Dashboard, browser: Any, arti
     assert not hub.evaluator.engine.rules
     # the Overview reports what the live hub has consumed
     _open(browser, dashboard.url + "/")
-    crosses = sum(1 for i in range(1, len(closes)) if closes[i - 1] <= level < closes[i])
-    assert f"{len(closes)} candles, {crosses} alerts" in _text(browser, "#live-stats")
+    assert f"{want.height} candles, {len(crosses)} alerts" in _text(browser, "#live-stats")
 
 
 def test_models_page_says_when_there_is_no_registry(dashboard: Dashboard, browser: Any, artifacts: Path) -> None:

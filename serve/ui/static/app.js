@@ -92,8 +92,11 @@ const coinray = (() => {
   // -- Symbol -------------------------------------------------------------------------------------
   async function symbol(init) {
     const series = await api("/api/series");
-    const syms = [...new Set(series.map((s) => s.symbol))];
-    const tfs = [...new Set(series.map((s) => s.timeframe))];
+    // a series that only streams so far (nothing stored yet) is offered too: the live candles fill it
+    const syms = [...new Set([...series.map((s) => s.symbol), init.symbol].filter(Boolean))];
+    const tfs = [...new Set([...series.map((s) => s.timeframe), init.timeframe].filter(Boolean))];
+    const exchangeOf = (sym) => (series.some((s) => s.symbol === sym && s.exchange === init.exchange) || !series.some((s) => s.symbol === sym)
+      ? init.exchange || "binance" : series.find((s) => s.symbol === sym).exchange);
     $("#sym").innerHTML = syms.map((s) => `<option ${s === init.symbol ? "selected" : ""}>${esc(s)}</option>`).join("");
     $("#tf").innerHTML = tfs.map((t) => `<option ${t === init.timeframe ? "selected" : ""}>${esc(t)}</option>`).join("");
     let chart = null, pending = null;
@@ -105,7 +108,8 @@ const coinray = (() => {
       const h = 1 / (2 + panes.length);  // price takes 2 shares, volume is overlaid on the price domain bottom
       const data = [{type: "candlestick", name: c.symbol, x, open: c.open, high: c.high, low: c.low, close: c.close, yaxis: "y"},
         {type: "bar", name: "volume", x, y: c.volume, yaxis: "y2", marker: {color: "rgba(120,140,160,.35)"}}];
-      for (const ov of checked("ov")) for (const col of overlayCols[ov]) data.push({type: "scatter", mode: "lines", name: col, x, y: c.overlays[col], yaxis: "y", line: {width: 1}});
+      // indicators come with the stored candles; a series that only streams so far has none yet
+      for (const ov of checked("ov")) for (const col of overlayCols[ov].filter((k) => c.overlays[k])) data.push({type: "scatter", mode: "lines", name: col, x, y: c.overlays[col], yaxis: "y", line: {width: 1}});
       if ($("#show-signals").checked && c.signals.length) {
         data.push({type: "scatter", mode: "markers", name: "signals", x: c.signals.map((s) => new Date(s.ts)), y: c.signals.map((s) => s.price),
           text: c.signals.map((s) => `${s.kind}: ${s.detail}`), marker: {symbol: "diamond", size: 5, color: "#ffb300", opacity: 0.8}, yaxis: "y"});
@@ -120,12 +124,12 @@ const coinray = (() => {
       }
       const lay = {showlegend: true, legend: {orientation: "h"}, xaxis: {rangeslider: {visible: false}, type: "date"},
         yaxis: {domain: [1 - 2 * h, 1], title: c.symbol},
-        yaxis2: {overlaying: "y", side: "right", showgrid: false, showticklabels: false, range: [0, 5 * Math.max(...c.volume)]}};
+        yaxis2: {overlaying: "y", side: "right", showgrid: false, showticklabels: false, range: [0, 5 * Math.max(0, ...c.volume) || 1]}};
       panes.forEach((p, i) => {
         const ax = `y${i + 3}`, key = `yaxis${i + 3}`;
         lay[key] = {domain: [Math.max(0, 1 - (3 + i) * h + 0.02), 1 - (2 + i) * h - 0.02], title: p.toUpperCase()};
-        if (p === "rsi") data.push({type: "scatter", mode: "lines", name: "rsi_14", x, y: c.panes.rsi_14, yaxis: ax});
-        if (p === "macd") {
+        if (p === "rsi" && c.panes.rsi_14) data.push({type: "scatter", mode: "lines", name: "rsi_14", x, y: c.panes.rsi_14, yaxis: ax});
+        if (p === "macd" && c.panes.macd_12_26_9) {
           data.push({type: "scatter", mode: "lines", name: "macd", x, y: c.panes.macd_12_26_9, yaxis: ax});
           data.push({type: "scatter", mode: "lines", name: "signal", x, y: c.panes.macd_signal_12_26_9, yaxis: ax});
           data.push({type: "bar", name: "hist", x, y: c.panes.macd_hist_12_26_9, yaxis: ax});
@@ -133,21 +137,24 @@ const coinray = (() => {
       });
       plot("price", data, lay);
       const n = c.close.length - 1;
-      $("#last-close").textContent = c.close[n];
-      $("#last-ts").textContent = iso(c.ts[n]) + " UTC";
+      $("#last-close").textContent = n < 0 ? "–" : c.close[n];
+      $("#last-ts").textContent = n < 0 ? "–" : iso(c.ts[n]) + " UTC";
+      if (n < 0) $("#live-candle").textContent = `(no ${c.timeframe} candles stored on ${c.exchange} yet: waiting for the live stream)`;
       if (c.sentiment.length) {
         $("#sentiment-empty").hidden = true;
         plot("sentiment", [{type: "bar", name: "sentiment", x: c.sentiment.map((s) => new Date(s.ts)), y: c.sentiment.map((s) => s.engagement_score)}], {title: "sentiment (engagement-weighted)"});
       } else { $("#sentiment-empty").hidden = false; Plotly.purge("sentiment"); }
     }
     async function load() {
-      const params = new URLSearchParams({symbol: $("#sym").value, timeframe: $("#tf").value, bars: $("#bars").value, run_id: $("#run").value || init.run_id || ""});
+      const params = new URLSearchParams({symbol: $("#sym").value, timeframe: $("#tf").value, exchange: exchangeOf($("#sym").value),
+        bars: $("#bars").value, run_id: $("#run").value || init.run_id || ""});
       document.body.dataset.ready = "0";
       chart = await api("/api/chart?" + params);
       const runSel = $("#run"), cur = runSel.value || init.run_id || "";
       runSel.innerHTML = `<option value="">(none)</option>` + chart.runs.map((r) => `<option ${r === cur ? "selected" : ""}>${esc(r)}</option>`).join("");
       $("#sym-title").textContent = chart.symbol;
       history.replaceState(null, "", `${base()}/symbol?${params}`);
+      $("#live-candle").textContent = "";
       draw();
       document.body.dataset.ready = "1";
     }
@@ -156,7 +163,7 @@ const coinray = (() => {
     listeners.candle.push((k) => {
       if (!chart || k.symbol !== chart.symbol || k.timeframe !== chart.timeframe || k.exchange !== chart.exchange) return;
       const n = chart.ts.length - 1;
-      if (k.ts > chart.ts[n]) { for (const f of ["ts", "open", "high", "low", "close", "volume"]) chart[f].push(k[f]); }
+      if (n < 0 || k.ts > chart.ts[n]) { for (const f of ["ts", "open", "high", "low", "close", "volume"]) chart[f].push(k[f]); }
       else if (k.ts === chart.ts[n]) { for (const f of ["open", "high", "low", "close", "volume"]) chart[f][n] = k[f]; }
       else return;
       $("#live-candle").textContent = "(live)";
