@@ -32,6 +32,10 @@ from pipelines.indicators import (
 )
 from pipelines.market_stats import StatsConfig, series_stats, stats_columns
 from pipelines.patterns import PATTERN_COLUMNS, SUMMARY_COLUMNS, series_patterns
+from pipelines.sentiment.aggregation import join_sentiment
+
+SENTIMENT_FEATURES: tuple[str, ...] = ("sent_n", "sent_mean", "sent_engagement", "sent_decayed", "sent_ewm")
+"""Columns :func:`add_sentiment_features` appends (see :func:`pipelines.sentiment.aggregation.join_sentiment`)."""
 
 
 class FeatureConfig(BaseModel):
@@ -152,3 +156,38 @@ def build_features(frame: pl.DataFrame, cfg: FeatureConfig | None = None, *,
         return features
     ref = reference if reference is not None else reference_returns(ordered, cfg.cross_asset)
     return add_cross_asset(features, cfg.cross_asset, reference=ref)
+
+
+def add_sentiment_features(features: pl.DataFrame, agg: pl.DataFrame, *, half_life_bars: float = 24.0
+                           ) -> pl.DataFrame:
+    """Append :data:`SENTIMENT_FEATURES` to a feature frame of any timeframes and exchanges, with no look-ahead.
+
+    Each (exchange, timeframe) series gets the ``sentiment_agg`` buckets of its timeframe: the bar
+    opening at ``t`` sees only texts with ``t <= ts < t + bar``, i.e. stamped no later than its close,
+    and ``sent_ewm`` decays by half every ``half_life_bars`` bars over past buckets only.
+
+    Parameters
+    ----------
+    features:
+        Requires columns symbol, timeframe, ts (``exchange`` optional). Row order is kept.
+    agg:
+        ``sentiment_agg`` rows of one model version: symbol, timeframe, ts, n, mean_score,
+        engagement_score, decayed_score.
+    half_life_bars:
+        Half-life of ``sent_ewm`` in bars.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``features`` plus the five columns (``sent_n = 0`` and null means where no text was seen).
+    """
+    require_columns(features.columns, {"symbol", "timeframe", "ts"})
+    keys = [k for k in ("exchange", "timeframe") if k in features.columns]
+    indexed = features.drop([c for c in SENTIMENT_FEATURES if c in features.columns]).with_row_index("__feat_row")
+    parts = [join_sentiment(part, agg.filter(pl.col("timeframe") == part.get_column("timeframe")[0]),
+                            half_life_bars=half_life_bars)
+             for part in indexed.partition_by(keys, maintain_order=True)]
+    if not parts:
+        return indexed.drop("__feat_row").with_columns(
+            pl.lit(None, dtype=pl.Int64 if c == "sent_n" else pl.Float64).alias(c) for c in SENTIMENT_FEATURES)
+    return pl.concat(parts, how="vertical").sort("__feat_row").drop("__feat_row")

@@ -4,8 +4,8 @@ Each source is a pure parser module plus the shared :class:`~actors.sources.poll
 (cursor, dedup, rate limits); :mod:`actors.sources.poller` is the thin Ray shell.
 """
 
-from actors.sources.config import CryptoPanicConfig, RedditConfig, RssConfig, SourcesConfig, XConfig
+from actors.sources.config import CryptoPanicConfig, RedditConfig, RssConfig, SourcesConfig, XConfig, XStreamRule
 from actors.sources.poller_core import PollerCore, build_sources
 
 __all__ = ["CryptoPanicConfig", "PollerCore", "RedditConfig", "RssConfig", "SourcesConfig", "XConfig",
-           "build_sources"]
+           "XStreamRule", "build_sources"]

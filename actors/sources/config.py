@@ -57,6 +57,15 @@ class RedditConfig(BaseModel):
     limit: int = Field(100, ge=1, le=100)
 
 
+class XStreamRule(BaseModel):
+    """One filtered-stream rule: a query (``value``) and an optional ``tag`` echoed in ``matching_rules``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: str = Field(min_length=1, max_length=1024, description="Rule query, e.g. ``($BTC OR bitcoin) lang:en``.")
+    tag: str | None = Field(None, description="Label X returns with each matching post.")
+
+
 class XConfig(BaseModel):
     """X/Twitter API v2: recent search (polled) and the filtered stream."""
 
@@ -66,6 +75,18 @@ class XConfig(BaseModel):
     bearer_token: SecretStr | None = Field(None, description=f"From {ENV_X_BEARER}.")
     query: str = "(bitcoin OR ethereum OR crypto OR $BTC OR $ETH) lang:en -is:retweet"
     max_results: int = Field(100, ge=10, le=100)
+    stream_rules: tuple[XStreamRule, ...] | None = Field(
+        None, description="Filtered-stream rules to make active; None = built from the tracked symbols.")
+    stream_rule_max_chars: int = Field(512, ge=64, le=1024,
+                                       description="Longest rule X accepts on the account's tier (512 on Basic).")
+    stream_rule_suffix: str = Field("lang:en -is:retweet", description="Appended to every generated rule.")
+    stream_stall_s: float = Field(21.0, gt=0, description="Reconnect when nothing (not even the 20 s keep-alive) "
+                                                          "arrives for this long.")
+    stream_rate_limit_max_s: float = Field(960.0, gt=0, description="Cap of the 429 backoff (1 min, doubling).")
+    stream_max_retries: int | None = Field(None, ge=0, description="Failed connects in a row before giving up; "
+                                                                   "None = retry forever.")
+    stream_flush_every: int = Field(100, ge=1, description="Hand on streamed posts in batches of this many "
+                                                           "(and on every disconnect and keep-alive).")
 
 
 class SourcesConfig(BaseModel):

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from actors.sources.poller_core import PollerCore
-from actors.sources.records import TEXTS_SCHEMA
+from actors.sources.records import TEXTS_SCHEMA, TextRecord
 from cluster.schemas import conform
 from cluster.store import StoreOps, quote
 from pipelines.sentiment.batch import BatchScoreConfig, score_table
@@ -112,3 +112,39 @@ def run_pass(poller: PollerCore, store: SentimentStore, mapper: SymbolMapper, cf
     logger.info("sentiment: %d new texts, %d symbol links, %d scored, %d duplicates dropped",
                 polled.texts.num_rows, n_symbols, n_scored, polled.duplicates)
     return PassResult(polled.texts.num_rows, n_symbols, n_scored, polled.duplicates, polled.skipped)
+
+
+class StreamSink:
+    """Where streamed posts go: de-duplicated through the poller's memory, then stored (and scored).
+
+    Parameters
+    ----------
+    poller:
+        Its :meth:`PollerCore.ingest` drops ids and near-duplicate texts already seen (by any source).
+    store, mapper:
+        Texts and their ``text_symbols`` are written here.
+    score_cfg:
+        Score each batch on Ray Data too; None stores texts and symbols only (a later pass scores).
+    name:
+        The state file that remembers what the stream delivered.
+    """
+
+    def __init__(self, poller: PollerCore, store: SentimentStore, mapper: SymbolMapper,
+                 score_cfg: BatchScoreConfig | None, *, name: str = "x_stream") -> None:
+        self._poller, self._store, self._mapper, self._score_cfg = poller, store, mapper, score_cfg
+        self._name = name
+        self.texts = 0
+        self.duplicates = 0
+
+    def __call__(self, records: list[TextRecord]) -> None:
+        """Store one batch of streamed posts."""
+        result = self._poller.ingest(self._name, records)
+        self.texts += result.texts.num_rows
+        self.duplicates += result.duplicates
+        if self._score_cfg is not None:
+            store_and_score(result.texts, self._store, self._mapper, self._score_cfg)
+        elif result.texts.num_rows:
+            self._store.insert_texts(result.texts)
+            self._store.insert_text_symbols(self._mapper.map_table(result.texts))
+        logger.info("%s: %d new posts stored, %d duplicates dropped", self._name, result.texts.num_rows,
+                    result.duplicates)

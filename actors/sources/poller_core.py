@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from actors.sources.config import SourcesConfig
 from actors.sources.http_client import HttpClient
-from actors.sources.records import TEXTS_SCHEMA, near_duplicate_hash, records_to_table
+from actors.sources.records import TEXTS_SCHEMA, TextRecord, near_duplicate_hash, records_to_table
 from actors.sources.sources import CryptoPanicSource, RedditSource, RssSource, Source, XSource
 from cluster.errors import ConfigError, DataError, RateLimited, TransientError
 
@@ -114,12 +114,12 @@ class PollerCore:
 
     def poll_once(self, now_ms: int) -> PollResult:
         """Fetch every source that is not paused; return the new, de-duplicated texts."""
-        kept = []
+        kept: list[TextRecord] = []
         fetched: dict[str, int] = {}
         skipped: dict[str, str] = {}
         duplicates = 0
         batch_hashes: set[int] = set()
-        all_hashes = {h for st in self._states.values() for h in st.seen_hashes}
+        all_hashes = self._all_hashes()
         for source in self._sources:
             state = self._states[source.name]
             if now_ms < state.paused_until_ms:
@@ -139,20 +139,45 @@ class PollerCore:
                 logger.warning("sources: %s poll failed: %s", source.name, exc)
                 continue
             fetched[source.name] = len(records)
-            seen = set(state.seen_ids)
-            for record in records:
-                digest = near_duplicate_hash(record.text)
-                if record.id in seen or digest in all_hashes or digest in batch_hashes:
-                    duplicates += 1
-                    continue
-                seen.add(record.id)
-                batch_hashes.add(digest)
-                state.seen_ids.append(record.id)
-                state.seen_hashes.append(digest)
-                kept.append(record)
-            state.seen_ids = state.seen_ids[-self._memory:]
-            state.seen_hashes = state.seen_hashes[-self._memory:]
-            state.cursor = cursor
-            state.save(self._state_dir / f"{source.name}.json")
+            duplicates += self._keep_new(source.name, records, cursor, all_hashes, batch_hashes, kept)
         table = records_to_table(kept) if kept else TEXTS_SCHEMA.empty_table()
         return PollResult(table, fetched, duplicates, skipped)
+
+    def ingest(self, name: str, records: Sequence[TextRecord], cursor: dict[str, Any] | None = None) -> PollResult:
+        """De-duplicate records that arrived outside a poll (a stream) against everything remembered.
+
+        ``name`` owns a state file like a polled source (created on first use); ``cursor``
+        replaces its cursor when given.
+        """
+        kept: list[TextRecord] = []
+        duplicates = self._keep_new(name, records, cursor, self._all_hashes(), set(), kept)
+        table = records_to_table(kept) if kept else TEXTS_SCHEMA.empty_table()
+        return PollResult(table, {name: len(records)}, duplicates, {})
+
+    def _all_hashes(self) -> set[int]:
+        return {h for st in self._states.values() for h in st.seen_hashes}
+
+    def _keep_new(self, name: str, records: Sequence[TextRecord], cursor: dict[str, Any] | None,
+                  all_hashes: set[int], batch_hashes: set[int], kept: list[TextRecord]) -> int:
+        """Append unseen records to ``kept``, remember them, persist the state; return the duplicates."""
+        state = self._states.get(name)
+        if state is None:
+            state = self._states[name] = SourceState.load(self._state_dir / f"{name}.json")
+        duplicates = 0
+        seen = set(state.seen_ids)
+        for record in records:
+            digest = near_duplicate_hash(record.text)
+            if record.id in seen or digest in all_hashes or digest in batch_hashes:
+                duplicates += 1
+                continue
+            seen.add(record.id)
+            batch_hashes.add(digest)
+            state.seen_ids.append(record.id)
+            state.seen_hashes.append(digest)
+            kept.append(record)
+        state.seen_ids = state.seen_ids[-self._memory:]
+        state.seen_hashes = state.seen_hashes[-self._memory:]
+        if cursor is not None:
+            state.cursor = cursor
+        state.save(self._state_dir / f"{name}.json")
+        return duplicates

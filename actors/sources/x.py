@@ -1,16 +1,42 @@
-"""X/Twitter API v2: recent-search pages and filtered-stream lines -> :class:`TextRecord`."""
+"""X/Twitter API v2 wire formats: recent-search pages, filtered-stream lines and stream-rule responses."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from actors.sources.records import TextRecord
-from cluster.errors import ParseError
+from cluster.errors import ConfigError, ParseError, TransientError
 
 SOURCE = "x"
 TWEET_FIELDS = "created_at,public_metrics,author_id,lang"
+_ENGAGEMENT_METRICS = frozenset({"retweet_count", "reply_count", "like_count", "quote_count", "bookmark_count"})
+"""``public_metrics`` that count as engagement (``impression_count`` is reach, not engagement)."""
+
+
+class StreamDisconnect(TransientError):
+    """The stream sent an error message instead of a post (``operational-disconnect`` and the like); reconnect.
+
+    Parameters
+    ----------
+    titles:
+        The ``title`` of each error in the message.
+    """
+
+    def __init__(self, message: str, *, titles: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.titles = titles
+
+
+@dataclass(frozen=True)
+class ActiveRule:
+    """A filtered-stream rule as X stores it (``id`` is X's)."""
+
+    id: str
+    value: str
+    tag: str | None
 
 
 def parse_search(body: bytes) -> tuple[list[TextRecord], str | None]:
@@ -38,15 +64,77 @@ def parse_search(body: bytes) -> tuple[list[TextRecord], str | None]:
 def parse_stream_line(line: bytes) -> TextRecord | None:
     """Parse one line of ``/2/tweets/search/stream``; keep-alive blank lines give ``None``.
 
-    Sample: ``{"data": {"id": "1578...", "text": "...", "created_at": "..."}, "matching_rules": [...]}``
+    Sample::
+
+        {"data": {"id": "1578...", "text": "...", "created_at": "2022-10-07T16:46:58.000Z"},
+         "matching_rules": [{"id": "1579...", "tag": "coinray-1"}]}
+
+    Raises
+    ------
+    StreamDisconnect
+        For an error message without a post, e.g. ``{"errors": [{"title": "operational-disconnect",
+        "disconnect_type": "UpstreamOperationalDisconnect", ...}]}``.
+    ParseError
+        For anything else that is not a post.
     """
     if not line.strip():
         return None
     try:
-        return _record(json.loads(line)["data"])
-    except (ValueError, KeyError, TypeError) as exc:
+        doc: dict[str, Any] = json.loads(line)
+        if "data" not in doc and doc.get("errors"):
+            titles = tuple(str(e.get("title") or e.get("disconnect_type") or "error") for e in doc["errors"])
+            raise StreamDisconnect(f"x stream: {', '.join(titles)}", titles=titles)
+        return _record(doc["data"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ParseError(f"x: unexpected stream line ({exc})", channel="stream",
                          excerpt=line[:200].decode("utf-8", "replace")) from exc
+
+
+def parse_rules(body: bytes) -> list[ActiveRule]:
+    """Parse ``GET /2/tweets/search/stream/rules``.
+
+    Sample::
+
+        {"data": [{"id": "1579004427004923904", "value": "($BTC OR bitcoin) lang:en", "tag": "coinray-1"}],
+         "meta": {"sent": "2022-10-08T10:00:00.000Z", "result_count": 1}}
+
+    With no rules X sends ``{"meta": {"sent": "...", "result_count": 0}}``.
+    """
+    try:
+        doc: dict[str, Any] = json.loads(body)
+        return [ActiveRule(str(r["id"]), str(r["value"]), r.get("tag")) for r in doc.get("data") or []]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ParseError(f"x: unexpected rules payload ({exc})", channel="rules",
+                         excerpt=body[:200].decode("utf-8", "replace")) from exc
+
+
+def parse_rules_update(body: bytes) -> dict[str, int]:
+    """Check a ``POST /2/tweets/search/stream/rules`` answer and return ``meta.summary``.
+
+    Samples::
+
+        {"data": [{"value": "$BTC lang:en", "tag": "coinray-1", "id": "1579..."}],
+         "meta": {"sent": "...", "summary": {"created": 1, "not_created": 0, "valid": 1, "invalid": 0}}}
+        {"meta": {"sent": "...", "summary": {"deleted": 1, "not_deleted": 0}}}
+
+    Raises
+    ------
+    ConfigError
+        When X rejected a rule (``errors``: invalid syntax, too long, rule limit), naming the rule and why;
+        a ``DuplicateRule`` alone is not an error (the rule is active already).
+    """
+    try:
+        doc: dict[str, Any] = json.loads(body)
+        summary = {str(k): int(v) for k, v in ((doc.get("meta") or {}).get("summary") or {}).items()}
+        errors = [e for e in doc.get("errors") or [] if e.get("title") != "DuplicateRule"]
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ParseError(f"x: unexpected rules update payload ({exc})", channel="rules",
+                         excerpt=body[:200].decode("utf-8", "replace")) from exc
+    if errors:
+        detail = "; ".join(f"{e.get('value', '?')!r}: {e.get('title', 'error')} "
+                           f"{' '.join(map(str, e.get('details') or []))}".strip() for e in errors)
+        raise ConfigError(f"x stream rules rejected: {detail}")
+    return summary
 
 
 def _record(tweet: dict[str, Any]) -> TextRecord:
@@ -56,5 +144,5 @@ def _record(tweet: dict[str, Any]) -> TextRecord:
         id=f"{SOURCE}:{tweet['id']}", source=SOURCE, ts=int(created.timestamp() * 1000),
         author=str(tweet.get("author_id") or ""), title=str(tweet["text"]), body="",
         url=f"https://x.com/i/web/status/{tweet['id']}",
-        engagement=float(sum(v for v in metrics.values() if isinstance(v, int | float))),
+        engagement=float(sum(v for k, v in metrics.items() if k in _ENGAGEMENT_METRICS and isinstance(v, int | float))),
     )

@@ -82,6 +82,43 @@ def _derive(features: Any, cfg: Any, sentiment: Path | None) -> tuple[Any, Any]:
     return anomalies, matrix
 
 
+def _sentiment_agg(ops: Any, timeframes: list[str], symbols: list[str] | None) -> Any | None:
+    """``sentiment_agg`` rows of ``timeframes`` for one model version (the one with the most texts), or None.
+
+    None when the store holds no sentiment for them (nothing is joined then).
+    """
+    import polars as pl
+
+    from actors.sources.pipeline import SentimentStore
+
+    store = SentimentStore(ops)
+    frames = [pl.DataFrame(store.read_agg(timeframe=tf, symbols=symbols)) for tf in timeframes]
+    agg = pl.concat([f for f in frames if f.height], how="vertical") if any(f.height for f in frames) else None
+    if agg is None:
+        return None
+    totals = agg.group_by("model_version").agg(pl.col("n").sum()).sort(["n", "model_version"], descending=True)
+    version = str(totals.get_column("model_version")[0])
+    logger.info("features: joining sentiment_agg of %s (%d model versions stored)", version, totals.height)
+    return agg.filter(pl.col("model_version") == version).with_columns(pl.col("ts").cast(pl.Int64))
+
+
+def join_stored_sentiment(ops: Any, feats: Any, *, timeframes: list[str], symbols: list[str] | None) -> Any:
+    """Add the ``sent_*`` columns to ``feats`` (Arrow) from the store's ``sentiment_agg``, when it has any.
+
+    Only texts with ``ts <=`` the candle close reach a candle (see
+    :func:`pipelines.features.add_sentiment_features`); without stored sentiment ``feats`` comes back as is.
+    """
+    import polars as pl
+
+    from pipelines.features import add_sentiment_features
+
+    agg = _sentiment_agg(ops, timeframes, symbols)
+    if agg is None:
+        logger.info("features: no sentiment_agg rows for %s; no sentiment columns", ",".join(timeframes))
+        return feats
+    return add_sentiment_features(pl.DataFrame(feats), agg).to_arrow()
+
+
 SIGNAL_STREAM = "coinray:signals"
 
 
@@ -183,6 +220,9 @@ def register(app: typer.Typer) -> None:
             "--feature-config", help="TOML with a [features] table; default: [features] of coinray.toml.")] = None,
         sentiment: Annotated[Path | None, typer.Option(
             help="Parquet with symbol, sentiment_score, sentiment_n for the sentiment factor.")] = None,
+        with_sentiment: Annotated[bool, typer.Option(
+            "--with-sentiment/--no-sentiment", help="Join the store's sentiment_agg as sent_* columns (no "
+                                                   "look-ahead: texts up to each candle's close).")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
         follow: Annotated[bool, typer.Option(
             help="Afterwards, follow coinray:candles:<exchange> and publish real-time signals to coinray:signals "
@@ -244,6 +284,9 @@ def register(app: typer.Typer) -> None:
                 if started:
                     stop_ray()
             lap("features on Ray Data")
+            if ops is not None and with_sentiment:
+                feats = join_stored_sentiment(ops, feats, timeframes=tfs or ["1h", "1d"], symbols=syms or None)
+                lap("sentiment join")
             anomalies, matrix = _derive(feats, cfg, sentiment)
             lap("anomalies and confidence")
             now_ms = int(time.time() * 1000)

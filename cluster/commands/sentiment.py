@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,24 @@ DEFAULT_MODEL = "fuchenru/Trading-Hero-LLM"
 
 sentiment_app = typer.Typer(help="Sentiment: score texts, train the offline model, poll sources.",
                             no_args_is_help=True)
+
+UNIVERSE_HELP = ("Tracked symbols: auto (the stored candles' symbols, else the default list), store, "
+                 "exchange (its markets via ccxt load_markets) or default.")
+
+
+def _mapper(ops: Any, universe: str, exchange: str, rest_url: str | None) -> Any:
+    """The symbol mapper over the chosen universe (echoes where the symbols came from)."""
+    from actors.sources.universe import UniverseSource, resolve_universe
+    from cluster.errors import ConfigError
+    from pipelines.sentiment.symbols import SymbolMapper
+
+    try:
+        source = UniverseSource(universe)
+    except ValueError:
+        raise ConfigError(f"--universe must be one of {', '.join(u.value for u in UniverseSource)}") from None
+    markets, origin = resolve_universe(source, ops=ops, exchange=exchange, rest_url=rest_url)
+    typer.echo(f"sentiment universe: {len(markets)} symbols from {origin}", err=True)
+    return SymbolMapper(markets)
 
 
 def register(app: typer.Typer) -> None:
@@ -99,6 +117,11 @@ def run(
                     typer.Option(help="RSS/Atom feed URL (repeatable); default: crypto outlets.")] = None,
     model: Annotated[str, typer.Option(help="Sentiment model (hub name, path or coinray/minilm-finsent).")
                      ] = DEFAULT_MODEL,
+    universe: Annotated[str, typer.Option(help=UNIVERSE_HELP)] = "auto",
+    exchange: Annotated[str, typer.Option(help="Exchange whose markets form the universe (--universe exchange).")
+                        ] = "binance",
+    rest_url: Annotated[str | None, typer.Option(help="REST base URL override for --universe exchange "
+                                                      "(e.g. a `coinray sim`).")] = None,
 ) -> None:
     """Poll sources -> store texts -> map symbols -> score on Ray Data -> sentiment_agg (materialized view).
 
@@ -117,7 +140,6 @@ def run(
     from cluster.store import open_store
     from pipelines.sentiment.batch import BatchScoreConfig, resolve_scorer_config
     from pipelines.sentiment.scorer import ScorerConfig
-    from pipelines.sentiment.symbols import SymbolMapper
 
     settings = load_settings()
     configure_logging(settings.log_level)
@@ -132,9 +154,14 @@ def run(
                         dedup_memory=cfg.dedup_memory)
     batch_cfg = BatchScoreConfig(scorer=resolve_scorer_config(ScorerConfig(model=model)))
     ops = open_store(settings)
+    try:
+        mapper = _mapper(ops, universe, exchange, rest_url)
+    except BaseException:
+        ops.store.close()
+        raise
     owns_ray = start_ray(settings.ray)
     try:
-        store, mapper = SentimentStore(ops), SymbolMapper()
+        store = SentimentStore(ops)
         done = 0
         while True:
             result = run_pass(poller, store, mapper, batch_cfg, now_ms=int(time.time() * 1000))
@@ -143,6 +170,82 @@ def run(
             if once or (passes is not None and done >= passes):
                 break
             time.sleep(cfg.interval_s)
+    finally:
+        if owns_ray:
+            stop_ray()
+        ops.store.close()
+
+
+@sentiment_app.command("stream")
+def stream(
+    rule: Annotated[list[str] | None, typer.Option(help="Filtered-stream rule (repeatable); default: built "
+                                                        "from the universe's cashtags and names.")] = None,
+    duration_s: Annotated[float | None, typer.Option(help="Stop after about this many seconds "
+                                                          "(default: run until interrupted).")] = None,
+    score: Annotated[bool, typer.Option("--score/--no-score", help="Score each batch on Ray Data "
+                                                                   "(else a later `run` pass scores).")] = True,
+    model: Annotated[str, typer.Option(help="Sentiment model (hub name, path or coinray/minilm-finsent).")
+                     ] = DEFAULT_MODEL,
+    universe: Annotated[str, typer.Option(help=UNIVERSE_HELP)] = "auto",
+    exchange: Annotated[str, typer.Option(help="Exchange whose markets form the universe.")] = "binance",
+    rest_url: Annotated[str | None, typer.Option(help="REST base URL override for --universe exchange.")] = None,
+    max_connections: Annotated[int | None, typer.Option(help="Stop after this many connects (default: no "
+                                                             "limit).")] = None,
+    x_api_url: Annotated[str | None, typer.Option(help="X API v2 base URL override (a proxy or test "
+                                                       "server), e.g. http://127.0.0.1:8080/2.")] = None,
+) -> None:
+    """Follow the X filtered stream: sync the rules, store (and score) each post once, reconnecting X's way.
+
+    Needs X_BEARER_TOKEN; without it the stream is disabled with a message (exit code 1).
+    """
+    import os
+
+    from actors.sources.config import SourcesConfig, XStreamRule
+    from actors.sources.http_client import UrllibClient
+    from actors.sources.pipeline import SentimentStore, StreamSink
+    from actors.sources.poller_core import PollerCore
+    from actors.sources.x_rules import build_stream_rules, sync_rules
+    from actors.sources.x_stream import XStreamCore
+    from cluster.logging import configure_logging
+    from cluster.runtime import start_ray, stop_ray
+    from cluster.settings import load_settings
+    from cluster.store import open_store
+    from pipelines.sentiment.batch import BatchScoreConfig, resolve_scorer_config
+    from pipelines.sentiment.scorer import ScorerConfig
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    cfg = SourcesConfig.from_env(os.environ, state_dir=settings.data_dir / "sources")
+    if x_api_url:
+        cfg = cfg.model_copy(update={"x": cfg.x.model_copy(update={"api_url": x_api_url.rstrip("/")})})
+    if cfg.x.bearer_token is None:
+        typer.echo("x disabled: set X_BEARER_TOKEN", err=True)
+        raise typer.Exit(1)
+    client = UrllibClient(timeout_s=cfg.timeout_s)
+    ops = open_store(settings)
+    owns_ray = False
+    try:
+        mapper = _mapper(ops, universe, exchange, rest_url)
+        wanted = (tuple(XStreamRule(value=r) for r in rule) if rule else cfg.x.stream_rules
+                  or build_stream_rules(sorted(mapper.bases), max_chars=cfg.x.stream_rule_max_chars,
+                                        suffix=cfg.x.stream_rule_suffix))
+        plan = sync_rules(client, cfg.x, wanted)
+        typer.echo(f"x stream: {len(wanted)} rule(s) active ({len(plan.add)} added, {len(plan.delete_ids)} "
+                   "deleted)", err=True)
+        batch_cfg = BatchScoreConfig(scorer=resolve_scorer_config(ScorerConfig(model=model))) if score else None
+        owns_ray = start_ray(settings.ray) if score else False
+        poller = PollerCore([], client, state_dir=cfg.state_dir, dedup_memory=cfg.dedup_memory)
+        sink = StreamSink(poller, SentimentStore(ops), mapper, batch_cfg)
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        try:
+            stats = XStreamCore(cfg.x, sink, sleep=time.sleep).run(
+                should_stop=lambda: deadline is not None and time.monotonic() >= deadline,
+                max_connections=max_connections)
+        except KeyboardInterrupt:
+            stats = None
+        print(json.dumps({"texts": sink.texts, "duplicates": sink.duplicates,
+                          **({"posts": stats.posts, "connections": stats.connections, "failures": stats.failures}
+                             if stats else {"stopped": "interrupted"})}))
     finally:
         if owns_ray:
             stop_ray()

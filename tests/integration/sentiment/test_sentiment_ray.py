@@ -76,6 +76,39 @@ def test_one_pipeline_pass_fills_texts_symbols_scores_and_agg(
         ops.store.close()
 
 
+def test_source_poller_actor_polls_local_feeds_into_the_store_and_resumes_after_a_crash(
+        ray_local: None, fake_api: FakeApi, shared_data: Path, tmp_path: Path) -> None:
+    import ray
+
+    from actors.sources.config import SourcesConfig
+    from actors.sources.poller import SourcePoller
+
+    articles = read_cryptonews(shared_data, 25)
+    fake_api.add("/a.xml", rss_feed(articles[5:25]))
+    fake_api.add("/a.xml", rss_feed(articles))  # second poll: 5 newer articles on top
+    fake_api.add("/b.xml", rss_feed(articles[:5]))  # the same 5 through another feed: duplicates
+    cfg = SourcesConfig.from_env({}, rss=RssConfig(feeds=(f"{fake_api.base_url}/a.xml", f"{fake_api.base_url}/b.xml")))
+    poller = SourcePoller.remote(cfg, str(tmp_path / "state"))  # type: ignore[attr-defined]
+    disabled = ray.get(poller.disabled.remote(), timeout=60)
+    assert any("X_BEARER_TOKEN" in m for m in disabled) and any("REDDIT_CLIENT_ID" in m for m in disabled)
+
+    first = ray.get(poller.poll_once.remote(), timeout=60)
+    assert first.num_rows == 25 and set(first.column("source").to_pylist()) == {"rss"}
+    ray.kill(poller, no_restart=True)  # crash; a new actor on the same state dir is what a restart runs
+    poller = SourcePoller.remote(cfg, str(tmp_path / "state"))  # type: ignore[attr-defined]
+    second = ray.get(poller.poll_once.remote(), timeout=60)
+    assert second.num_rows == 0  # a's new articles were already seen through b
+    ops = open_store(load_settings())
+    try:
+        store = SentimentStore(ops)
+        assert store.insert_texts(first) == 25 and store.count("texts") == 25
+        assert sorted(ops.store.query_arrow("SELECT title FROM texts").column("title").to_pylist()) == sorted(
+            a["title"].strip() for a in articles)
+    finally:
+        ops.store.close()
+    ray.kill(poller, no_restart=True)
+
+
 def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "COINRAY_RAY__NUM_CPUS": "2",
            "PYTHONPATH": str(REPO)}

@@ -72,3 +72,44 @@ def test_sentiment_agg_view_matches_the_polars_aggregation_and_is_idempotent(ops
     daily = store.read_agg(timeframe="1d", symbols=["BTC/USDT"], model_version="m@1").to_pylist()
     assert [r["n"] for r in daily] == [3]
     assert {r["model_version"] for r in store.read_agg(timeframe="1h").to_pylist()} == {"m@1", "m@2"}
+
+
+def test_features_join_reads_the_stored_agg_of_the_main_model_without_look_ahead(ops: StoreOps) -> None:
+    import math
+
+    from cluster.commands.features import join_stored_sentiment
+    from cluster.store.schema_analytics import features_rows
+
+    t0, hour = 1_656_892_800_000, 3_600_000
+    specs = [("rss:a", t0 + 600_000, 0.5, 0.0), ("rss:b", t0 + 3_000_000, -0.1, math.e - 1),
+             ("rss:c", t0 + hour, 1.0, 0.0)]  # c is stamped at the first candle's close: the next candle's
+    texts = records_to_table([TextRecord(id=i, source="rss", ts=ts, author="", title=f"text {i}", body="", url="",
+                                         engagement=e) for i, ts, _s, e in specs])
+    store = SentimentStore(ops)
+    store.insert_texts(texts)
+    store.insert_text_symbols(pa.table({"text_id": [s[0] for s in specs], "symbol": ["BTC/USDT"] * 3,
+                                        "confidence": pa.array([0.99] * 3, pa.float32()), "rule": ["cashtag"] * 3}))
+
+    def scores(version: str, ids: list[int], value: float | None = None) -> pa.Table:
+        sel = [specs[i] for i in ids]
+        s = [value if value is not None else x[2] for x in sel]
+        return pa.table({"text_id": [x[0] for x in sel], "model_version": [version] * len(sel),
+                         "label": ["neutral"] * len(sel), "p_neg": [0.0] * len(sel), "p_neu": [1.0] * len(sel),
+                         "p_pos": [0.0] * len(sel), "score": s, "ts": [x[1] for x in sel],
+                         "engagement": [x[3] for x in sel], "lang": ["en"] * len(sel)})
+
+    store.insert_sentiment(scores("main@1", [0, 1, 2]))
+    store.insert_sentiment(scores("other@1", [0], value=-0.9))  # fewer texts: not the one joined
+    feats = pa.table({"exchange": ["binance"] * 3, "symbol": ["BTC/USDT"] * 3, "timeframe": ["1h"] * 3,
+                      "ts": [t0, t0 + hour, t0 + 2 * hour], "open": [1.0] * 3, "high": [1.0] * 3, "low": [1.0] * 3,
+                      "close": [1.0] * 3, "volume": [1.0] * 3})
+
+    joined = join_stored_sentiment(ops, feats, timeframes=["1h"], symbols=None).to_pylist()
+    assert [r["sent_n"] for r in joined] == [2, 1, 0]
+    assert joined[0]["sent_mean"] == pytest.approx(0.2, abs=1e-6)             # (0.5 - 0.1) / 2
+    assert joined[0]["sent_engagement"] == pytest.approx(0.1, abs=1e-6)       # (0.5*1 - 0.1*2) / 3
+    assert joined[1]["sent_mean"] == pytest.approx(1.0) and joined[2]["sent_mean"] is None
+    stored = features_rows(pa.Table.from_pylist(joined), computed_at_ms=0).column("extra").to_pylist()
+    assert dict(stored[0])["sent_mean"] == pytest.approx(0.2, abs=1e-6)     # kept in the features table's map
+    untouched = join_stored_sentiment(ops, feats, timeframes=["1h"], symbols=["ETH/USDT"])  # no ETH sentiment
+    assert untouched.column_names == feats.column_names
