@@ -32,6 +32,10 @@ class StoreWriter:
         """Backend name and schema version, once the store is open and migrated."""
         return {"backend": self._ops.store.backend, "schema_version": self._ops.schema_version()}
 
+    def database(self) -> str:
+        """The store's database name (for queries built elsewhere)."""
+        return self._ops.db
+
     def insert_candles(self, table: pa.Table) -> int:
         """Insert candles (``CANDLES`` schema)."""
         return self._ops.insert_candles(table)

@@ -42,6 +42,18 @@ def load_features(args: AppArgs) -> pl.DataFrame:
     return build_features(candles)
 
 
+def load_sentiment_agg(args: AppArgs) -> pl.DataFrame | None:
+    """The store's ``sentiment_agg`` buckets (None when ranking candle files, or when there are none)."""
+    from actors.store_writer import STORE_ACTOR_NAME
+    from pipelines.sentiment.aggregation import agg_query
+
+    if args.candles:
+        return None
+    store = ray.get_actor(STORE_ACTOR_NAME, namespace=args.store_namespace)
+    table = ray.get(store.query_arrow.remote(agg_query(ray.get(store.database.remote()))))
+    return pl.DataFrame(pl.from_arrow(table)) if table.num_rows else None
+
+
 def _store_or_none(namespace: str) -> Any:
     from actors.store_writer import STORE_ACTOR_NAME
 
@@ -56,7 +68,8 @@ class Ranker:
     """Fits the ensemble per (exchange, timeframe) at start-up (crash-only), then answers look-ups."""
 
     def __init__(self, args: AppArgs) -> None:
-        self._core = RankerCore(load_features(args), args.service, reports_dir=reports_dir_of(args))
+        self._core = RankerCore(load_features(args), args.service, reports_dir=reports_dir_of(args),
+                                sentiment_agg=load_sentiment_agg(args))
         self._namespace = args.store_namespace
 
     def health(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cluster.errors import CoinrayError, DataError
 from pipelines.models.ensemble import EnsembleModel, fit_ensemble, prepare_frame
 from pipelines.recommend import EnsembleRanking, RankerConfig, Recommendation, rank_universe
+from pipelines.sentiment.aggregation import one_model_version, ranker_sentiment
 from serve.reports import (
     REPORT_FORMATS,
     DataSummary,
@@ -90,6 +91,7 @@ class _Entry:
     model: EnsembleModel
     features: pl.DataFrame
     generated_at_ms: int
+    sentiment: pl.DataFrame | None = None
 
 
 def ranked_item(x: Any) -> dict[str, Any]:
@@ -118,16 +120,22 @@ class RankerCore:
     reports_dir:
         Where reports are written.
     sentiment:
-        Optional sentiment aggregates (symbol, ts, sentiment_score, sentiment_n).
+        Optional sentiment aggregates (symbol, ts, sentiment_score, sentiment_n), used for every timeframe.
+    sentiment_agg:
+        Optional ``sentiment_agg`` rows (the store's buckets); each timeframe gets its own causal
+        ranker inputs from them (:func:`pipelines.sentiment.aggregation.ranker_sentiment`). Ignored
+        when ``sentiment`` is given.
     now_ms:
         Clock (epoch ms); injected for tests.
     """
 
     def __init__(self, features: pl.DataFrame, cfg: RankerServiceConfig, *, reports_dir: Path,
-                 sentiment: pl.DataFrame | None = None, now_ms: Callable[[], int] | None = None) -> None:
+                 sentiment: pl.DataFrame | None = None, sentiment_agg: pl.DataFrame | None = None,
+                 now_ms: Callable[[], int] | None = None) -> None:
         self._cfg = cfg
         self._reports_dir = reports_dir
         self._sentiment = sentiment
+        self._agg = one_model_version(sentiment_agg) if sentiment_agg is not None else None
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self._entries: dict[tuple[str, str], _Entry] = {}
         if "exchange" not in features.columns:
@@ -143,13 +151,17 @@ class RankerCore:
     def _fit(self, part: pl.DataFrame) -> _Entry:
         timeframe = str(part.get_column("timeframe")[0])
         rc = self._cfg.ranker
-        prepared, names, used = prepare_frame(part, rc.ensemble, self._sentiment)
+        sentiment = self._sentiment
+        if sentiment is None and self._agg is not None and self._agg.height:
+            sentiment = ranker_sentiment(self._agg, bar_timeframe=timeframe)
+        prepared, names, used = prepare_frame(part, rc.ensemble, sentiment)
         from cluster.schemas import TIMEFRAME_MS
 
         model = fit_ensemble(prepared, names, rc.ensemble, sentiment_used=used, bar_ms=TIMEFRAME_MS[timeframe])
-        ranking = rank_universe(part, timeframe=timeframe, cfg=rc, sentiment=self._sentiment, model=model)
-        logger.info("ranker: fitted %s %s on %d rows", part.get_column("exchange")[0], timeframe, part.height)
-        return _Entry(ranking, model, part, self._now_ms())
+        ranking = rank_universe(part, timeframe=timeframe, cfg=rc, sentiment=sentiment, model=model)
+        logger.info("ranker: fitted %s %s on %d rows (sentiment %s)", part.get_column("exchange")[0], timeframe,
+                    part.height, "used" if used else "absent")
+        return _Entry(ranking, model, part, self._now_ms(), sentiment)
 
     # -- look-ups --------------------------------------------------------------------------------
     def exchanges(self) -> list[str]:
@@ -224,7 +236,7 @@ class RankerCore:
         part = entry.features.filter(pl.col("symbol").is_in(wanted))
         now = self._now_ms()
         ranking = rank_universe(part, timeframe=timeframe, cfg=self._cfg.ranker.model_copy(update={"top_n": top}),
-                                sentiment=self._sentiment, model=entry.model)
+                                sentiment=entry.sentiment, model=entry.model)
         ts = part.get_column("ts")
         data = DataSummary(start_ms=int(ts.min()), end_ms=int(ts.max()), symbols=sorted(wanted),  # type: ignore[arg-type]
                            candles=part.height)

@@ -90,16 +90,16 @@ def _sentiment_agg(ops: Any, timeframes: list[str], symbols: list[str] | None) -
     import polars as pl
 
     from actors.sources.pipeline import SentimentStore
+    from pipelines.sentiment.aggregation import one_model_version
 
     store = SentimentStore(ops)
     frames = [pl.DataFrame(store.read_agg(timeframe=tf, symbols=symbols)) for tf in timeframes]
     agg = pl.concat([f for f in frames if f.height], how="vertical") if any(f.height for f in frames) else None
     if agg is None:
         return None
-    totals = agg.group_by("model_version").agg(pl.col("n").sum()).sort(["n", "model_version"], descending=True)
-    version = str(totals.get_column("model_version")[0])
-    logger.info("features: joining sentiment_agg of %s (%d model versions stored)", version, totals.height)
-    return agg.filter(pl.col("model_version") == version).with_columns(pl.col("ts").cast(pl.Int64))
+    agg = one_model_version(agg)
+    logger.info("features: joining sentiment_agg of %s", agg.get_column("model_version")[0])
+    return agg.with_columns(pl.col("ts").cast(pl.Int64))
 
 
 def join_stored_sentiment(ops: Any, feats: Any, *, timeframes: list[str], symbols: list[str] | None) -> Any:

@@ -39,28 +39,40 @@ def _ranker_config(timeframe: str, top: int, horizon: int | None) -> Any:
     return cfg.model_copy(update={"ensemble": cfg.ensemble.model_copy(update={"horizon_bars": horizon})})
 
 
-def _load_features(settings: Any, candles: list[Path] | None, timeframe: str, exchange: str) -> Any:
-    """Features from candle files, or from the store (opened directly: run outside a Ray session)."""
+def _load_features(settings: Any, candles: list[Path] | None, timeframe: str, exchange: str,
+                   *, with_sentiment: bool = False) -> tuple[Any, Any]:
+    """Features from candle files, or from the store (opened directly: run outside a Ray session).
+
+    Returns the features and, from the store when ``with_sentiment``, its ``sentiment_agg`` buckets
+    (None when there are none).
+    """
     import polars as pl
 
     from pipelines.features import build_features
     from serve.ranker_core import load_candle_files
 
+    agg = None
     if candles:
         frame = load_candle_files(candles, exchange=exchange).filter(pl.col("timeframe") == timeframe)
     else:
         from cluster.errors import DataError
         from cluster.store import open_store
+        from pipelines.sentiment.aggregation import agg_query
 
         ops = open_store(settings)
         try:
             frame = pl.from_arrow(ops.read_candles(timeframe=timeframe, exchange=exchange))
+            if with_sentiment:
+                agg = pl.DataFrame(pl.from_arrow(ops.store.query_arrow(agg_query(ops.db))))
         finally:
             ops.store.close()
         if frame.height == 0:  # type: ignore[union-attr]
             raise DataError(f"the store holds no {timeframe} candles on {exchange}; run `coinray demo`, "
                             "`coinray ingest file`, or pass --candles")
-    return build_features(frame)  # type: ignore[arg-type]
+    return build_features(frame), (agg if agg is not None and agg.height else None)  # type: ignore[arg-type]
+
+
+SENTIMENT_HELP = "Use the store's sentiment_agg buckets in the ensemble and the confidence matrix."
 
 
 def register(app: typer.Typer) -> None:
@@ -119,17 +131,21 @@ def register(app: typer.Typer) -> None:
         candles: Annotated[list[Path] | None, typer.Option("--candles", help="OHLCV files, not the store.")] = None,
         horizon: Annotated[int | None, typer.Option(min=1, help="Label horizon in bars.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        with_sentiment: Annotated[bool, typer.Option("--sentiment/--no-sentiment", help=SENTIMENT_HELP)] = True,
     ) -> None:
         """Rank the universe with the ensemble and print the Top-N buy recommendations with rationale."""
         from rich.console import Console
 
         from pipelines.recommend import rank_universe
+        from pipelines.sentiment.aggregation import one_model_version, ranker_sentiment
         from serve.ranker_core import ranked_item, recommendation_dict
 
         settings = _settings()
         _check_timeframe(timeframe)
-        features = _load_features(settings, candles, timeframe, exchange)
-        ranking = rank_universe(features, timeframe=timeframe, cfg=_ranker_config(timeframe, top, horizon))
+        features, agg = _load_features(settings, candles, timeframe, exchange, with_sentiment=with_sentiment)
+        sentiment = ranker_sentiment(one_model_version(agg), bar_timeframe=timeframe) if agg is not None else None
+        ranking = rank_universe(features, timeframe=timeframe, cfg=_ranker_config(timeframe, top, horizon),
+                                sentiment=sentiment)
         recs = [ranked_item(r) for r in ranking.ranked[:top]]
         if as_json:
             print(json.dumps({"timeframe": timeframe, "as_of_ts": ranking.as_of_ts, "top": recs,
@@ -154,6 +170,7 @@ def register(app: typer.Typer) -> None:
         symbols: Annotated[list[str] | None, typer.Option("--symbol", help="Universe (repeat); default all.")] = None,
         formats: Annotated[str, typer.Option(help="Comma-separated: json,md,html.")] = "json,md,html",
         horizon: Annotated[int | None, typer.Option(min=1, help="Label horizon in bars.")] = None,
+        with_sentiment: Annotated[bool, typer.Option("--sentiment/--no-sentiment", help=SENTIMENT_HELP)] = True,
     ) -> None:
         """Build a report now: files under reports/<run_id>/ and rows in the rankings table."""
         from serve.ranker_core import RankerCore, RankerServiceConfig
@@ -162,10 +179,10 @@ def register(app: typer.Typer) -> None:
 
         settings = _settings()
         _check_timeframe(timeframe)
-        features = _load_features(settings, candles, timeframe, exchange)
+        features, agg = _load_features(settings, candles, timeframe, exchange, with_sentiment=with_sentiment)
         core = RankerCore(features, RankerServiceConfig(timeframes=(timeframe,),
                                                         ranker=_ranker_config(timeframe, top, horizon)),
-                          reports_dir=settings.reports_dir)
+                          reports_dir=settings.reports_dir, sentiment_agg=agg)
         request = ReportRequest(timeframe=timeframe, exchange=exchange, top=top, symbols=symbols,
                                 formats=[f.strip() for f in formats.split(",") if f.strip()])  # type: ignore[misc]
         if candles:

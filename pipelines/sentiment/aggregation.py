@@ -121,3 +121,89 @@ def join_sentiment(
         out.with_columns(pl.Series(f"{prefix}ewm", ewm).fill_nan(None))
         .sort("__row").drop("__row")
     )
+
+
+RANKER_SENTIMENT_COLUMNS = ("symbol", "ts", "sentiment_score", "sentiment_n")
+
+
+def one_model_version(agg: pl.DataFrame) -> pl.DataFrame:
+    """The ``sentiment_agg`` rows of the model version with the most texts (ties: the greatest name).
+
+    Buckets of different models score the same texts; mixing them would count texts twice.
+    Requires columns model_version and n; an empty frame comes back as is.
+    """
+    require_columns(agg.columns, {"model_version", "n"}, what="sentiment_agg")
+    if agg.height == 0:
+        return agg
+    totals = agg.group_by("model_version").agg(pl.col("n").sum()).sort(["n", "model_version"], descending=True)
+    return agg.filter(pl.col("model_version") == totals.get_column("model_version")[0])
+
+
+def ranker_sentiment(agg: pl.DataFrame, *, bar_timeframe: str, half_life_ms: int = 86_400_000) -> pl.DataFrame:
+    """Sentiment inputs of the ranker (symbol, ts, sentiment_score, sentiment_n) for bars of ``bar_timeframe``.
+
+    Uses the buckets of one timeframe: ``bar_timeframe`` itself when ``agg`` has it, else the finest
+    stored. Per symbol, ``sentiment_score`` is the running mean score with every bucket's texts
+    weighted by ``2^(-age / half_life_ms)`` and ``sentiment_n`` the decayed number of texts behind
+    it. Each row is stamped ``bucket close - bar length``: the ranker's as-of join gives a bar opening
+    at ``t`` only buckets that are complete by the bar's close ``t + bar``, so no text stamped after
+    the close reaches it (no look-ahead), whatever the bucket length.
+
+    Parameters
+    ----------
+    agg:
+        ``sentiment_agg`` rows of one model version (see :func:`one_model_version`): symbol,
+        timeframe, ts (bucket open), n, mean_score.
+    bar_timeframe:
+        Timeframe of the bars being ranked.
+    half_life_ms:
+        Half-life of a text's weight, ms.
+
+    Examples
+    --------
+    >>> agg = pl.DataFrame({"symbol": ["BTC/USDT"] * 2, "timeframe": ["1h"] * 2, "ts": [0, 7_200_000],
+    ...                     "n": [2, 1], "mean_score": [0.5, -0.4]})
+    >>> out = ranker_sentiment(agg, bar_timeframe="1h", half_life_ms=7_200_000)
+    >>> out.get_column("ts").to_list(), [round(v, 4) for v in out.get_column("sentiment_score")]
+    ([0, 7200000], [0.5, 0.05])
+    """
+    require_columns(agg.columns, {"symbol", "timeframe", "ts", "n", "mean_score"}, what="sentiment_agg")
+    if half_life_ms <= 0:
+        raise ValueError("half_life_ms must be > 0")
+    bar_ms = TIMEFRAME_MS[parse_timeframe(bar_timeframe).value]
+    if agg.height == 0:
+        return pl.DataFrame(schema={"symbol": pl.String, "ts": pl.Int64, "sentiment_score": pl.Float64,
+                                    "sentiment_n": pl.Float64})
+    stored = sorted(set(agg.get_column("timeframe").to_list()), key=lambda tf: TIMEFRAME_MS[tf])
+    bucket_tf = bar_timeframe if bar_timeframe in stored else stored[0]
+    bucket_ms = TIMEFRAME_MS[bucket_tf]
+    rows = agg.filter((pl.col("timeframe") == bucket_tf) & (pl.col("n") > 0)).sort("symbol", "ts")
+    symbols = rows.get_column("symbol").to_list()
+    starts = rows.get_column("ts").cast(pl.Int64).to_list()
+    counts = rows.get_column("n").cast(pl.Float64).to_list()
+    means = rows.get_column("mean_score").cast(pl.Float64).to_list()
+    scores, weights = [], []
+    total = weight = 0.0
+    for i, symbol in enumerate(symbols):
+        if i == 0 or symbol != symbols[i - 1]:
+            total = weight = 0.0
+        else:
+            decay = 0.5 ** ((starts[i] - starts[i - 1]) / half_life_ms)
+            total, weight = total * decay, weight * decay
+        total += means[i] * counts[i]
+        weight += counts[i]
+        scores.append(total / weight)
+        weights.append(weight)
+    return pl.DataFrame({"symbol": symbols, "ts": [s + bucket_ms - bar_ms for s in starts],
+                         "sentiment_score": scores, "sentiment_n": weights},
+                        schema={"symbol": pl.String, "ts": pl.Int64, "sentiment_score": pl.Float64,
+                                "sentiment_n": pl.Float64})
+
+
+def agg_query(db: str, *, symbols: list[str] | None = None) -> str:
+    """SQL reading every ``sentiment_agg`` bucket (of ``symbols`` when given) from database ``db``."""
+    from cluster.store import quote
+
+    where = f" WHERE symbol IN ({', '.join(quote(s) for s in symbols)})" if symbols else ""
+    return ("SELECT symbol, timeframe, ts, model_version, n, mean_score, engagement_score, decayed_score "
+            f"FROM {db}.sentiment_agg{where} ORDER BY symbol, timeframe, ts")
