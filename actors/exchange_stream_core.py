@@ -7,21 +7,24 @@ or raw venue frames), runs the REST repairs it asks for, and publishes what it r
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from actors.exchanges._types import Channel, Event, Kline, Ticker, Trade
-from cluster.errors import ParseError
+from cluster.errors import ConfigError, ParseError
 from cluster.schemas import CANDLES, DATA_GAPS, conform
 
 logger = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
+#: Closed candles remembered per symbol for the exchange-kline cross-check (a kline may arrive after its candle).
+RECENT_CLOSED = 16
 
 
 class Clock(Protocol):
@@ -56,8 +59,29 @@ class StreamConfig(BaseModel):
     publish_live: bool = Field(True, description="Publish in-progress candles (final=0) to Redis.")
     rest_url: str | None = Field(None, description="REST base URL override (a simulator); None = the venue.")
     ws_url: str | None = Field(None, description="WebSocket base URL override; None = the venue.")
+    transport: Literal["auto", "native", "ccxt"] = Field(
+        "auto", description="``native``: the runner's own aiohttp WebSocket + the venue's raw-frame parsers; "
+                            "``ccxt``: ccxt.pro ``watch_*``; ``auto``: native when the venue module has raw "
+                            "parsers.")
+    max_batch_frames: int = Field(2_000, ge=1, description="Native transport: most frames decoded per batch.")
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+
+
+def resolve_transport(cfg: StreamConfig, venue: ModuleType) -> Literal["native", "ccxt"]:
+    """The transport a stream uses: ``native`` needs a venue module with raw-frame parsers and ``ws_connections``.
+
+    Raises
+    ------
+    ConfigError
+        When ``native`` is asked for a venue without raw parsers.
+    """
+    has_native = all(hasattr(venue, name) for name in ("ws_connections", "decode_frame", "parser_for"))
+    if cfg.transport == "native" and not has_native:
+        raise ConfigError(f"{cfg.exchange}: no raw-frame parsers for the native transport; use transport='ccxt'")
+    if cfg.transport == "ccxt" or not has_native:
+        return "ccxt"
+    return "native"
 
 
 @dataclass
@@ -127,6 +151,9 @@ class SymbolState:
     duplicates: int = 0
     reordered: int = 0
     late: int = 0
+    check_from: int = 0
+    recent_closed: dict[int, tuple[float, float, float, float, float]] = field(default_factory=dict)
+    pending_klines: dict[int, Kline] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,6 +167,18 @@ class IngestResult:
     duplicates: int = 0
     max_trade_ts: int = 0
     trade_ts: list[int] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+
+    def merge(self, other: IngestResult) -> None:
+        """Add ``other`` (a later result) to this one."""
+        self.closed.extend(other.closed)
+        self.live.update(other.live)
+        self.gaps.extend(other.gaps)
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.max_trade_ts = max(self.max_trade_ts, other.max_trade_ts)
+        self.trade_ts.extend(other.trade_ts)
+        self.touched |= other.touched
 
 
 class ExchangeStreamCore:
@@ -172,8 +211,13 @@ class ExchangeStreamCore:
         self.gaps_detected = 0
         self.gaps_repaired = 0
         self.msgs_total = 0
-        self.klines: dict[tuple[str, str, int], Kline] = {}
+        self._initial_checkpoints: dict[str, Checkpoint] = {}
+        self.klines: dict[tuple[str, str], Kline] = {}
         self.tickers: dict[str, Ticker] = {}
+        self._dirty_tickers: set[str] = set()
+        self.kline_checked = 0
+        self.kline_mismatches = 0
+        self.kline_unchecked = 0
         for symbol, cp in (checkpoints or {}).items():
             if symbol in self.state:
                 st = self.state[symbol]
@@ -184,28 +228,119 @@ class ExchangeStreamCore:
     # -- input --------------------------------------------------------------------------------
     def on_message(self, raw: bytes | str, recv_ts_ms: int) -> tuple[list[Event], IngestResult]:
         """Decode and route one raw venue frame; malformed or unknown frames are counted, never raised."""
+        event = self._parse(raw, recv_ts_ms)
+        if event is None:
+            return [], IngestResult()
         result = IngestResult()
+        if isinstance(event, Trade):
+            if event.symbol in self.state:
+                result = self.ingest(event.symbol, (event,), recv_ts_ms)
+        else:
+            self._route_other(event)
+        return [event], result
+
+    def on_frames(self, frames: Sequence[bytes | str], recv_ts_ms: int) -> IngestResult:
+        """Decode a batch of raw frames and ingest their trades once per symbol (the native transport's path).
+
+        Equivalent to :meth:`on_message` per frame, but the per-batch work (candle closing, the live
+        candle row) is done once per symbol instead of once per trade.
+        """
+        by_symbol: dict[str, list[Trade]] = {}
+        state = self.state
+        for raw in frames:
+            event = self._parse(raw, recv_ts_ms)
+            if event is None:
+                continue
+            if type(event) is Trade:
+                if event.symbol in state:
+                    trades = by_symbol.get(event.symbol)
+                    if trades is None:
+                        by_symbol[event.symbol] = [event]
+                    else:
+                        trades.append(event)
+            else:
+                self._route_other(event)
+        result = IngestResult()
+        for symbol, trades in by_symbol.items():
+            result.merge(self.ingest(symbol, trades, recv_ts_ms))
+        return result
+
+    def _parse(self, raw: bytes | str, recv_ts_ms: int) -> Event | None:
         try:
             kind, msg = self.venue.decode_frame(raw)
             parser = self.venue.parser_for(kind)
             if parser is None:
                 self._unknown(kind, raw)
-                return [], result
-            event = parser(msg, recv_ts_ms)
+                return None
+            return parser(msg, recv_ts_ms)  # type: ignore[no-any-return]
         except ParseError as exc:
             self.parse_errors += 1
             if self.parse_errors <= 10 or self.parse_errors % 100 == 0:
                 logger.warning("%s: dropped malformed frame #%d (%s): %.200s", self.exchange, self.parse_errors,
                                exc, exc.excerpt)
-            return [], result
-        if isinstance(event, Trade):
-            if event.symbol in self.state:
-                result = self.ingest(event.symbol, (event,), recv_ts_ms)
-        elif isinstance(event, Kline):
-            self.klines[(event.symbol, event.timeframe, event.ts)] = event
+            return None
+
+    def _route_other(self, event: Event) -> None:
+        if isinstance(event, Kline):
+            self.on_kline(event)
         elif isinstance(event, Ticker):
-            self.tickers[event.symbol] = event
-        return [event], result
+            self.on_ticker(event)
+
+    # -- klines and tickers -------------------------------------------------------------------------
+    def on_kline(self, kline: Kline) -> None:
+        """Keep the newest exchange kline; cross-check a closed 1m kline against the trade-built candle.
+
+        The candle of the same minute is compared once both are final (whichever comes second
+        triggers the check); a mismatch is counted and logged, never applied.
+        """
+        self.klines[(kline.symbol, kline.timeframe)] = kline
+        st = self.state.get(kline.symbol)
+        if st is None or not kline.closed or kline.timeframe != "1m":
+            return
+        done = st.recent_closed.get(kline.ts)
+        if kline.ts < st.check_from:
+            self.kline_unchecked += 1
+        elif done is not None:
+            self._check_kline(kline, done)
+        elif kline.ts >= st.closed_until:
+            st.pending_klines[kline.ts] = kline
+        else:
+            self.kline_unchecked += 1  # its candle closed before this actor life (or long ago)
+
+    def on_ticker(self, ticker: Ticker) -> None:
+        """Keep the newest ticker of a symbol (published by the runner with :meth:`take_tickers`)."""
+        self.tickers[ticker.symbol] = ticker
+        self._dirty_tickers.add(ticker.symbol)
+
+    def take_tickers(self) -> dict[str, Ticker]:
+        """Tickers updated since the previous call."""
+        if not self._dirty_tickers:
+            return {}
+        out = {s: self.tickers[s] for s in self._dirty_tickers}
+        self._dirty_tickers.clear()
+        return out
+
+    def _check_kline(self, kline: Kline, ohlcv: tuple[float, float, float, float, float]) -> None:
+        self.kline_checked += 1
+        want = (kline.open, kline.high, kline.low, kline.close)
+        same = all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(want, ohlcv[:4], strict=True)) \
+            and math.isclose(kline.volume, ohlcv[4], rel_tol=1e-6, abs_tol=1e-9)
+        if not same:
+            self.kline_mismatches += 1
+            logger.warning("%s %s: exchange kline %d differs from the trade-built candle (#%d): exchange "
+                           "o/h/l/c/v=%s, trades=%s", self.exchange, kline.symbol, kline.ts, self.kline_mismatches,
+                           (*want, kline.volume), ohlcv)
+
+    def _settle_klines(self, st: SymbolState) -> None:
+        """Check pending klines whose minute has closed (a minute without trades must have zero volume)."""
+        for ts in [ts for ts in st.pending_klines if ts < st.closed_until]:
+            kline = st.pending_klines.pop(ts)
+            done = st.recent_closed.get(ts)
+            if ts < st.check_from:
+                self.kline_unchecked += 1
+                continue
+            self._check_kline(kline, done if done is not None else (kline.open, kline.high, kline.low,
+                                                                    kline.close, 0.0))
 
     def _unknown(self, kind: str, raw: bytes | str) -> None:
         self.unknown_frames += 1
@@ -218,7 +353,7 @@ class ExchangeStreamCore:
         st = self.state[symbol]
         st.connected = True
         st.last_recv_ms = recv_ts_ms
-        result = IngestResult()
+        result = IngestResult(touched={symbol})
         touched: OpenCandle | None = None
         sequential = self.venue.SEQUENTIAL_TRADE_IDS
         for trade in trades:
@@ -239,6 +374,13 @@ class ExchangeStreamCore:
             else:
                 if st.last_id is None:
                     st.floor_id = tid
+                    if st.checkpoint_id is None:
+                        # where a fresh stream started: persisted at once, so a crash before the first
+                        # closed candle resumes from here (REST repair) instead of losing the head
+                        st.checkpoint_id = tid - 1
+                        self._initial_checkpoints[symbol] = Checkpoint(tid - 1, 0)
+                    # a fresh start sees only part of its first minute: no kline cross-check for it
+                    st.check_from = trade.ts - trade.ts % MINUTE_MS + MINUTE_MS
                 if sequential and st.last_id is not None and tid > st.last_id + 1:
                     self._open_gap(symbol, st, st.last_id + 1, tid, trade.ts, result)
                 st.last_id = tid
@@ -320,6 +462,12 @@ class ExchangeStreamCore:
             st.floor_id = None
             st.below_floor.clear()
             st.checkpoint_id = max(st.checkpoint_id or 0, candle.last_id)
+            st.recent_closed[ts] = (candle.open, candle.high, candle.low, candle.close, candle.volume)
+        if ready:
+            if st.pending_klines:
+                self._settle_klines(st)
+            while len(st.recent_closed) > RECENT_CLOSED:
+                del st.recent_closed[next(iter(st.recent_closed))]
         return closed
 
     def flush(self) -> list[dict[str, Any]]:
@@ -340,6 +488,16 @@ class ExchangeStreamCore:
         logger.warning("%s %s: disconnected (%s); will repair from REST after reconnect", self.exchange,
                        symbol, reason)
 
+    def on_connection_lost(self, symbols: Sequence[str], reason: str) -> None:
+        """One shared connection dropped: mark all its symbols disconnected, counting one reconnect."""
+        for symbol in symbols:
+            st = self.state[symbol]
+            st.connected = False
+            st.needs_repair = True
+        self.reconnects += 1
+        logger.warning("%s: connection of %d symbol(s) lost (%s); will repair from REST after reconnect",
+                       self.exchange, len(symbols), reason)
+
     def wants_repair(self, symbol: str) -> bool:
         """True when ``symbol`` needs a REST repair now (after a reconnect, restart or a stale id gap)."""
         st = self.state[symbol]
@@ -354,11 +512,20 @@ class ExchangeStreamCore:
             return min(st.missing) - 1
         return st.last_id
 
-    def apply_repair(self, symbol: str, trades: Sequence[Trade], recv_ts_ms: int) -> IngestResult:
+    def apply_repair(self, symbol: str, trades: Sequence[Trade], recv_ts_ms: int, *,
+                     known_through: int | None = None) -> IngestResult:
         """Merge REST trades (all ids above :meth:`repair_cursor`), record the gap and reopen closing.
 
         Ids still missing after REST is exhausted cannot be recovered: they are given up, logged at
         ERROR and recorded with ``method='unrepaired'`` so their candles can close.
+
+        Parameters
+        ----------
+        known_through:
+            The symbol's newest trade id when the REST fetch started (None = the fetch saw
+            everything). A missing id above it and above every id REST returned may simply not
+            have been published when REST answered (the stream kept running during the fetch):
+            it stays missing for the next repair instead of being given up.
         """
         st = self.state[symbol]
         now = self.clock.now_ms()
@@ -369,27 +536,42 @@ class ExchangeStreamCore:
         fresh = [t for t in trades if before_last is None or t.trade_id > before_last or t.trade_id in st.missing]
         st.needs_repair = False
         result = self.ingest(symbol, fresh, recv_ts_ms)
-        if had_missing or (fresh and before_last is not None):
-            to_ts = max((t.ts for t in fresh), default=from_ts or 0)
-            self.gaps_detected += 1
-            if st.missing:
-                lost = len(st.missing)
-                logger.error("%s %s: %d trade(s) missing from REST too; giving up on them", self.exchange,
-                             symbol, lost)
-                st.missing.clear()
-                st.gap_from_ts = None
-                rec = GapRecord(self.exchange, symbol, from_ts or 0, to_ts, detected, None, "unrepaired")
-            else:
-                self.gaps_repaired += 1
-                rec = GapRecord(self.exchange, symbol, from_ts or 0, to_ts, detected, now, "rest_trades")
-            result.gaps.append(rec)
-            result.closed.extend(self._close_ready(symbol, st))
+        if not (had_missing or (fresh and before_last is not None)):
+            return result
+        to_ts = max((t.ts for t in fresh), default=from_ts or 0)
+        gone = set(st.missing)
+        if known_through is not None and gone:
+            through = max([known_through, *(t.trade_id for t in trades)])
+            gone = {i for i in gone if i <= through}
+            if not gone and st.missing:
+                return result  # only ids REST could not have seen yet: the gap stays open
+        self.gaps_detected += 1
+        if gone:
+            logger.error("%s %s: %d trade(s) missing from REST too; giving up on them", self.exchange, symbol,
+                         len(gone))
+            st.missing -= gone
+            rec = GapRecord(self.exchange, symbol, from_ts or 0, to_ts, detected, None, "unrepaired")
+        else:
+            self.gaps_repaired += 1
+            rec = GapRecord(self.exchange, symbol, from_ts or 0, to_ts, detected, now, "rest_trades")
+        if not st.missing:
+            st.gap_from_ts = None
+        result.gaps.append(rec)
+        result.closed.extend(self._close_ready(symbol, st))
         return result
 
     def checkpoints(self) -> dict[str, Checkpoint]:
         """Per-symbol checkpoints of closed candles (persist together with the published candles)."""
         return {s: Checkpoint(st.checkpoint_id, st.closed_until) for s, st in self.state.items()
                 if st.checkpoint_id is not None}
+
+    def take_initial_checkpoints(self) -> dict[str, Checkpoint]:
+        """Checkpoints of symbols that just started fresh (the id before their first trade, horizon 0).
+
+        Persist them only where no checkpoint exists yet (``HSETNX``): they are behind every later one.
+        """
+        out, self._initial_checkpoints = self._initial_checkpoints, {}
+        return out
 
     def stale_symbols(self, now_ms: int) -> list[str]:
         """Connected symbols silent for longer than ``stale_after_s``."""
@@ -402,6 +584,8 @@ class ExchangeStreamCore:
             "exchange": self.exchange, "msgs": self.msgs_total, "parse_errors": self.parse_errors,
             "unknown_frames": self.unknown_frames, "reconnects": self.reconnects,
             "gaps_detected": self.gaps_detected, "gaps_repaired": self.gaps_repaired,
+            "kline_checked": self.kline_checked, "kline_mismatches": self.kline_mismatches,
+            "kline_unchecked": self.kline_unchecked, "tickers": len(self.tickers),
             "symbols": {s: {"last_id": st.last_id, "last_ts": st.last_ts, "open_candles": len(st.candles),
                             "missing": len(st.missing), "connected": st.connected, "msgs": st.msgs,
                             "accepted": st.accepted, "duplicates": st.duplicates, "reordered": st.reordered,

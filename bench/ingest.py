@@ -3,8 +3,13 @@
 Against the local simulator in its own process (flooding on localhost), measured in one run:
 
 - ``baseline_msgs_per_s``: bare ccxt.pro ``watch_trades`` in a loop, no processing (the baseline);
-- ``msgs_per_s``: the same flood through ``StreamRunner`` (the code an ``ExchangeStream`` actor runs):
-  ccxt.pro decode -> trade conversion -> de-dup/gap check -> 1m candles -> Redis publish -> chdb insert;
+- ``sim_ceiling_msgs_per_s``: a bare aiohttp WebSocket reading the same flood, no processing (what the
+  simulator can send at all: the ceiling of any client on this box);
+- ``msgs_per_s``: the same flood through ``StreamRunner`` with its default transport (the code an
+  ``ExchangeStream`` actor runs; ``native`` for Coinbase): frame batches -> orjson decode -> venue parser
+  -> de-dup/gap check -> 1m candles -> Redis publish -> chdb insert; ``ccxt_transport_msgs_per_s`` is
+  the same with ``transport="ccxt"`` (ccxt.pro ``watch_trades``);
+- ``time_split_s``: where the runner's time goes (decode + core, emit, store inserts, Redis round trips);
 - ``p50_ms``/``p99_ms``: exchange timestamp -> Redis publish of the candle holding the trade, with the
   simulator publishing at a fixed 10k msg/s and stamping trades with the wall clock;
 - ``lost``/``duplicated``/``faults_injected``: a flood with >= 100 injected faults, candles compared
@@ -23,7 +28,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cluster.settings import CoinraySettings
 
@@ -90,14 +95,21 @@ async def _wait_done(sim: _SimProcess, timeout_s: float = 300.0) -> dict[str, An
         await asyncio.sleep(0.05)
 
 
-async def _drained(value: Any, quiet_s: float = 0.3) -> float:
-    """Wait until ``value()`` stops changing for ``quiet_s``; return the time of its last change."""
+async def _drained(value: Any, quiet_s: float = 0.3, cpu_at_change: list[float] | None = None) -> float:
+    """Wait until ``value()`` stops changing for ``quiet_s``; return the time of its last change.
+
+    ``cpu_at_change`` (optional) receives this thread's CPU time at the last change.
+    """
     last, changed = value(), time.perf_counter()
+    cpu = [time.thread_time()]
     while time.perf_counter() - changed < quiet_s:
         await asyncio.sleep(0.01)
         now = value()
         if now != last:
             last, changed = now, time.perf_counter()
+            cpu[0] = time.thread_time()
+    if cpu_at_change is not None:
+        cpu_at_change[:] = cpu
     return changed
 
 
@@ -135,8 +147,40 @@ async def _baseline(laps: int, symbols: list[str]) -> dict[str, Any]:
     return {"msgs": count, "elapsed_s": elapsed, "msgs_per_s": count / elapsed if elapsed else 0.0}
 
 
+async def _raw_ceiling(laps: int, symbols: list[str]) -> dict[str, Any]:
+    """A bare aiohttp WebSocket: subscribe like the native transport, count frames, nothing else."""
+    import aiohttp
+
+    from actors.exchanges import Channel, coinbase
+
+    sim = _SimProcess(_sim_cfg(laps))
+    count = 0
+    first: float | None = None
+    try:
+        spec = coinbase.ws_connections(symbols, [Channel.TRADES], sim.rest.replace("http", "ws"))[0]
+        async with aiohttp.ClientSession() as session, session.ws_connect(spec.url) as ws:
+            for message in spec.messages:
+                await ws.send_str(message)
+
+            async def read() -> None:
+                nonlocal count, first
+                async for _ in ws:
+                    first = first or time.perf_counter()
+                    count += 1
+
+            reader = asyncio.create_task(read())
+            await _wait_done(sim)
+            last_change = await _drained(lambda: count)
+            reader.cancel()
+    finally:
+        sim.close()
+    elapsed = last_change - (first or last_change)
+    return {"msgs": count, "msgs_per_s": count / elapsed if elapsed else 0.0}
+
+
 async def _ours(settings: CoinraySettings, laps: int, symbols: list[str], *, faults: Any = None,
-                rate_per_s: float | None = None, live_ts: bool = False) -> dict[str, Any]:
+                rate_per_s: float | None = None, live_ts: bool = False,
+                transport: Literal["auto", "native", "ccxt"] = "auto") -> dict[str, Any]:
     import polars as pl
     import redis.asyncio as aioredis
 
@@ -171,15 +215,19 @@ async def _ours(settings: CoinraySettings, laps: int, symbols: list[str], *, fau
     sink = BusStoreSink(EXCHANGE, redis, insert_candles, insert_gaps)
     sink.record_latency = live_ts
     cfg = StreamConfig(exchange=EXCHANGE, symbols=tuple(symbols), rest_url=sim.rest,
-                       ws_url=sim.rest.replace("http", "ws"), max_retries=None, stale_after_s=3.0)
+                       ws_url=sim.rest.replace("http", "ws"), max_retries=None, stale_after_s=3.0,
+                       transport=transport)
     runner = StreamRunner(cfg, sink, sleep=no_sleep)
     try:
         await runner.start()
         while runner.core.msgs_total == 0:
             await asyncio.sleep(0.001)
         t_first = time.perf_counter()
+        cpu_first = time.thread_time()  # the event-loop thread: socket reads, decode, core, Redis client
         stats = await _wait_done(sim)
-        last_change = await _drained(lambda: runner.core.msgs_total)
+        cpu_last: list[float] = []
+        last_change = await _drained(lambda: runner.core.msgs_total, cpu_at_change=cpu_last)
+        stream_cpu_s = cpu_last[0] - cpu_first
         ws_msgs = runner.core.msgs_total
         flush_started = time.perf_counter()
         await runner.flush()  # REST catch-up of trades ccxt still holds, then close every candle
@@ -201,7 +249,9 @@ async def _ours(settings: CoinraySettings, laps: int, symbols: list[str], *, fau
     out: dict[str, Any] = {"msgs": msgs, "elapsed_s": elapsed, "stream_s": stream_s, "flush_s": flush_s,
                            "ws_msgs": ws_msgs, "ws_msgs_per_s": ws_msgs / stream_s if stream_s else 0.0,
                            "msgs_per_s": msgs / elapsed if elapsed else 0.0,
-                           "faults_injected": stats["faults_total"], "faults": stats["faults"]}
+                           "faults_injected": stats["faults_total"], "faults": stats["faults"],
+                           "transport": runner.transport, "timing": dict(runner.timing),
+                           "store_s": sink.store_s, "redis_s": sink.redis_s, "stream_cpu_s": stream_cpu_s}
     if expected is not None and isinstance(stored, pl.DataFrame):
         want = int(expected["trades"].sum())
         got = int(stored["trades"].sum())
@@ -229,24 +279,46 @@ def run(settings: CoinraySettings, *, quick: bool) -> dict[str, Any]:
 
     async def main() -> dict[str, Any]:
         base = await _baseline(laps, symbols)
+        ceiling = await _raw_ceiling(laps, symbols)
         clean = await _ours(settings, laps, symbols)
+        via_ccxt = await _ours(settings, max(laps // 2, 100), symbols, transport="ccxt")
         faulty = await _ours(settings, max(laps // 2, 100), symbols, faults=faults)
         latency = await _ours(settings, 300 if quick else 1000, symbols, rate_per_s=10_000, live_ts=True)
+        timing = clean["timing"]
         return {
             "bench": "ingest", "baseline": BASELINE, "exchange": EXCHANGE, "symbols": len(symbols),
             "host": "StreamRunner in-process (the code the ExchangeStream actor runs); simulator in a subprocess",
+            "transport": clean["transport"],
             "msgs_per_s": round(clean["msgs_per_s"]), "baseline_msgs_per_s": round(base["msgs_per_s"]),
-            "ws_phase_msgs_per_s": round(clean["ws_msgs_per_s"]),
-            "time_split_s": {"ws_stream": round(clean["stream_s"], 2), "final_rest_catchup_and_flush":
-                             round(clean["flush_s"], 2)},
-            "msgs_via_ws": clean["ws_msgs"], "msgs_via_rest_catchup": clean["msgs"] - clean["ws_msgs"],
             "ratio_to_baseline": round(clean["msgs_per_s"] / base["msgs_per_s"], 3) if base["msgs_per_s"] else None,
+            "sim_ceiling_msgs_per_s": round(ceiling["msgs_per_s"]),
+            "ccxt_transport_msgs_per_s": round(via_ccxt["msgs_per_s"]),
+            "ws_phase_msgs_per_s": round(clean["ws_msgs_per_s"]),
+            "time_split_s": {
+                "ws_stream": round(clean["stream_s"], 3),
+                "final_rest_catchup_flush_and_store_backlog": round(clean["flush_s"], 3),
+                "runner_decode_and_core": round(timing["core_s"], 3),
+                "runner_emit": round(timing["emit_s"], 3),
+                "store_insert_off_loop": round(clean["store_s"], 3),
+                "redis_round_trips": round(clean["redis_s"], 3),
+            },
+            "runner_busy_fraction": round((timing["core_s"] + timing["emit_s"]) / clean["stream_s"], 3)
+            if clean["stream_s"] else None,
+            # CPU of the event-loop thread during the WebSocket phase / its wall time: below 1.0 the loop waited
+            # for frames, i.e. the simulator's send rate (not the runner) was the limit
+            "loop_thread_cpu_fraction": round(clean["stream_cpu_s"] / clean["stream_s"], 3) if clean["stream_s"]
+            else None,
+            "us_per_msg_decode_and_core": round(timing["core_s"] / clean["ws_msgs"] * 1e6, 2)
+            if clean["ws_msgs"] else None,
+            "mean_batch_frames": round(timing["frames"] / timing["batches"], 1) if timing["batches"] else None,
+            "msgs_via_ws": clean["ws_msgs"], "msgs_via_rest_catchup": clean["msgs"] - clean["ws_msgs"],
             "p50_ms": latency.get("p50_ms"), "p99_ms": latency.get("p99_ms"),
             "latency_rate_msgs_per_s": 10_000, "latency_samples": latency.get("latency_samples"),
             "lost": faulty["lost"], "duplicated": faulty["duplicated"], "faults_injected": faulty["faults_injected"],
             "faults": faulty["faults"], "candles_equal_under_faults": faulty["candles_equal"],
-            "msgs": {"baseline": base["msgs"], "clean": clean["msgs"], "faulty": faulty["msgs"],
-                     "latency": latency["msgs"]},
+            "ccxt_transport_lost": via_ccxt["lost"], "ccxt_transport_duplicated": via_ccxt["duplicated"],
+            "msgs": {"baseline": base["msgs"], "sim_ceiling": ceiling["msgs"], "clean": clean["msgs"],
+                     "ccxt_transport": via_ccxt["msgs"], "faulty": faulty["msgs"], "latency": latency["msgs"]},
         }
 
     return asyncio.run(main())

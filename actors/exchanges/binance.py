@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +21,7 @@ from actors.exchanges._types import (
     Parser,
     Ticker,
     Trade,
+    WsConnectionSpec,
     load_json_object,
     trade_from_ccxt_structure,
 )
@@ -42,6 +43,12 @@ CCXT_OPTIONS: dict[str, Any] = {
     "fetchCurrencies": False,
     "tradesLimit": 10_000,
 }
+#: Stream name suffixes of the native transport (``<symbol>@<suffix>``).
+STREAMS: dict[Channel, str] = {Channel.TRADES: "aggTrade", Channel.KLINES: "kline_1m", Channel.TICKER: "bookTicker"}
+WS_BASE = "wss://stream.binance.com:9443"
+#: Binance allows 1024 streams per connection; params per SUBSCRIBE are kept small (the 5 msg/s limit applies).
+MAX_STREAMS_PER_CONNECTION = 1000
+MAX_PARAMS_PER_MESSAGE = 200
 OHLCV_PAGE_LIMIT = 1000
 KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 
@@ -72,6 +79,31 @@ def ccxt_urls(rest_base: str, ws_base: str) -> dict[str, Any]:
         "v1": f"{rest_base}/api/v1",
         "ws": {"spot": f"{ws_base}/ws", "margin": f"{ws_base}/ws"},
     }
+
+
+def ws_connections(symbols: Sequence[str], channels: Iterable[Channel], ws_base: str | None) -> list[WsConnectionSpec]:
+    """Native-transport connections: ``/ws`` with ``SUBSCRIBE`` frames for every symbol and channel.
+
+    Sample subscribe frame::
+
+        {"method":"SUBSCRIBE","params":["xrpeth@aggTrade","xrpeth@kline_1m"],"id":1}
+
+    >>> [c.messages for c in ws_connections(["XRP/ETH"], [Channel.TRADES], "ws://127.0.0.1:1")]
+    [('{"method":"SUBSCRIBE","params":["xrpeth@aggTrade"],"id":1}',)]
+    """
+    suffixes = [STREAMS[c] for c in sorted(set(channels)) if c in STREAMS]
+    per_conn = max(1, MAX_STREAMS_PER_CONNECTION // max(1, len(suffixes)))
+    url = f"{ws_base or WS_BASE}/ws"
+    out = []
+    for start in range(0, len(symbols), per_conn):
+        group = tuple(symbols[start:start + per_conn])
+        params = [f"{to_venue_symbol(s).lower()}@{suffix}" for s in group for suffix in suffixes]
+        messages = tuple(
+            json.dumps({"method": "SUBSCRIBE", "params": params[i:i + MAX_PARAMS_PER_MESSAGE], "id": n + 1},
+                       separators=(",", ":"))
+            for n, i in enumerate(range(0, len(params), MAX_PARAMS_PER_MESSAGE)))
+        out.append(WsConnectionSpec(url, messages, group))
+    return out
 
 
 _SYMBOLS: dict[str, str] = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from actors.exchanges._types import (
     Parser,
     Ticker,
     Trade,
+    WsConnectionSpec,
     load_json_object,
     trade_from_ccxt_structure,
 )
@@ -34,6 +35,7 @@ SEQUENTIAL_TRADE_IDS = True
 CHANNELS: dict[Channel, str] = {Channel.TRADES: "matches", Channel.TICKER: "ticker"}
 WATCH_TRADES_PARAMS: dict[str, Any] = {}
 CCXT_OPTIONS: dict[str, Any] = {"tradesLimit": 10_000}
+WS_BASE = "wss://ws-feed.exchange.coinbase.com"
 OHLCV_PAGE_LIMIT = 300
 CANDLE_GRANULARITIES_S = (60, 300, 900, 3600, 21600, 86400)
 
@@ -59,6 +61,18 @@ def build_symbol_table(products: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 def ccxt_urls(rest_base: str, ws_base: str) -> dict[str, Any]:
     """``exchange.urls['api']`` entries that point ccxt/ccxt.pro at ``rest_base``/``ws_base`` (a simulator)."""
     return {"public": rest_base, "private": rest_base, "ws": ws_base}
+
+
+def ws_connections(symbols: Sequence[str], channels: Iterable[Channel], ws_base: str | None) -> list[WsConnectionSpec]:
+    """Native-transport connection: one ``subscribe`` frame for every product and channel (no klines channel).
+
+    >>> ws_connections(["SKL/USD"], [Channel.TRADES, Channel.KLINES], None)[0].messages
+    ('{"type":"subscribe","product_ids":["SKL-USD"],"channels":["matches"]}',)
+    """
+    names = [CHANNELS[c] for c in sorted(set(channels)) if c in CHANNELS]
+    msg = json.dumps({"type": "subscribe", "product_ids": [to_venue_symbol(s) for s in symbols], "channels": names},
+                     separators=(",", ":"))
+    return [WsConnectionSpec(ws_base or WS_BASE, (msg,), tuple(symbols))]
 
 
 def register_symbols(unified: Iterable[str]) -> None:

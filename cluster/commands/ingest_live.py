@@ -119,20 +119,28 @@ def register(app: typer.Typer) -> None:
         url: Annotated[list[str] | None, typer.Option(help="REST override exchange=http://host:port; the WS URL "
                                                            "is the same host with ws://.")] = None,
         duration: Annotated[float | None, typer.Option(help="Stop after this many seconds; default Ctrl-C.")] = None,
+        channels: Annotated[str, typer.Option(help="Comma-separated channels: trades (always), klines (exchange "
+                                                   "1m klines, cross-checked against the trade-built candles), "
+                                                   "ticker (newest per symbol in Redis).")] = "trades,klines,ticker",
+        transport: Annotated[str, typer.Option(help="auto (native WebSocket where the venue has raw parsers) | "
+                                                    "native | ccxt (ccxt.pro watch_*).")] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="Print the final snapshots as JSON.")] = False,
     ) -> None:
-        """Stream trades with ccxt.pro into one ExchangeStream actor per exchange: 1m candles, gaps, Redis."""
+        """Stream trades (and klines/tickers) into one ExchangeStream actor per exchange: 1m candles, gaps, Redis."""
         import json
         import time
 
         import ray
+        from pydantic import ValidationError
         from rich.console import Console
         from rich.live import Live
 
         from actors.exchange_stream import ExchangeStream
         from actors.exchange_stream_core import StreamConfig
+        from actors.exchanges import Channel
         from actors.store_writer import start_store_writer
         from cluster.bus import ManagedRedis
+        from cluster.errors import ConfigError
         from cluster.logging import configure_logging
         from cluster.runtime import start_ray, stop_ray
         from cluster.settings import load_settings
@@ -142,10 +150,16 @@ def register(app: typer.Typer) -> None:
         overrides = _urls(url)
         items = _split(symbols)
         configs = []
-        for name in _split(exchange):
-            rest = overrides.get(name)
-            configs.append(StreamConfig(exchange=name, symbols=symbols_for(name, items), rest_url=rest,
-                                        ws_url=rest.replace("http", "ws", 1) if rest else None, max_retries=None))
+        try:
+            wanted = frozenset({Channel.TRADES, *(Channel(c) for c in _split(channels))})
+            for name in _split(exchange):
+                rest = overrides.get(name)
+                configs.append(StreamConfig(exchange=name, symbols=symbols_for(name, items), rest_url=rest,
+                                            ws_url=rest.replace("http", "ws", 1) if rest else None, max_retries=None,
+                                            channels=wanted, transport=transport))  # type: ignore[arg-type]
+        except (ValueError, ValidationError) as exc:
+            raise ConfigError(f"invalid stream request: {exc}; channels: {', '.join(c.value for c in Channel)}; "
+                              "transports: auto, native, ccxt") from exc
         managed = None
         if settings.redis_url is not None:
             redis_url = settings.redis_url.get_secret_value()
@@ -183,10 +197,12 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         table = Table(title="coinray ingest stream")
-        for col in ("exchange", "symbol", "msgs", "dups", "reordered", "open", "last trade", "connected"):
+        for col in ("exchange", "symbol", "msgs", "dups", "reordered", "open", "last trade", "connected",
+                    "kline checks (mismatch)"):
             table.add_column(col)
         for name, snap in snapshots.items():
+            checks = f"{snap.get('kline_checked', 0)} ({snap.get('kline_mismatches', 0)})"
             for symbol, st in snap["symbols"].items():
                 table.add_row(name, symbol, str(st["msgs"]), str(st["duplicates"]), str(st["reordered"]),
-                              str(st["open_candles"]), str(st["last_id"]), str(st["connected"]))
+                              str(st["open_candles"]), str(st["last_id"]), str(st["connected"]), checks)
         return table

@@ -50,10 +50,11 @@ async def _redis_final(redis: Any, exchange: str) -> list[tuple[str, int]]:
 
 
 async def _stream(sims: list[ExchangeSimulator], specs: list[tuple[str, tuple[str, ...]]], ops: StoreOps,
-                  redis: Any) -> list[Any]:
+                  redis: Any, transport: str = "auto") -> list[Any]:
     for sim in sims:
         await sim.start()
-    runners = [make_runner(sim, name, symbols, ops, redis) for sim, (name, symbols) in zip(sims, specs, strict=True)]
+    runners = [make_runner(sim, name, symbols, ops, redis, transport=transport)
+               for sim, (name, symbols) in zip(sims, specs, strict=True)]
     try:
         await asyncio.gather(*(run_to_end(sim, r) for sim, r in zip(sims, runners, strict=True)))
     finally:
@@ -64,8 +65,9 @@ async def _stream(sims: list[ExchangeSimulator], specs: list[tuple[str, tuple[st
     return runners
 
 
-def test_bundled_coinbase_recording_with_faults(store_ops: StoreOps, redis_url: str) -> None:
-    """Fresh-clone variant: the bundled Coinbase recording (10 products) with every WS fault kind."""
+@pytest.mark.parametrize("transport", ["native", "ccxt"])
+def test_bundled_coinbase_recording_with_faults(transport: str, store_ops: StoreOps, redis_url: str) -> None:
+    """Fresh-clone variant: the bundled Coinbase recording (10 products) with every WS fault kind, both transports."""
     faults = FaultConfig(disconnect_every=23, outage_msgs=3, malformed_every=7, unknown_every=5,
                          duplicate_every=4, reorder_every=6, http_429_every=3, http_5xx_every=4)
     sim = ExchangeSimulator(SimConfig(exchange="coinbase", speed=0, start_after_symbols=10, faults=faults))
@@ -74,7 +76,7 @@ def test_bundled_coinbase_recording_with_faults(store_ops: StoreOps, redis_url: 
     async def main() -> list[Any]:
         redis = aioredis.Redis.from_url(redis_url)
         try:
-            runners = await _stream([sim], [("coinbase", symbols)], store_ops, redis)
+            runners = await _stream([sim], [("coinbase", symbols)], store_ops, redis, transport)
             return [runners, await _redis_final(redis, "coinbase")]
         finally:
             await redis.aclose()
@@ -86,6 +88,7 @@ def test_bundled_coinbase_recording_with_faults(store_ops: StoreOps, redis_url: 
     assert stats["faults_total"] >= 40 and {"disconnect", "malformed", "unknown", "duplicate", "reorder"} <= \
         set(stats["faults"])
     assert runners[0].core.parse_errors == stats["faults"]["malformed"]
+    assert runners[0].transport == transport
 
 
 def test_fault_suite_two_exchanges_concurrently(store_ops: StoreOps, redis_url: str, shared_data: Path) -> None:
@@ -122,3 +125,30 @@ def test_fault_suite_two_exchanges_concurrently(store_ops: StoreOps, redis_url: 
     want = candles_from_trades(pl.DataFrame([t._asdict() for t in sims[0].state.dataset.trades]), timeframe="1h")
     assert isinstance(hourly, pl.DataFrame)
     assert hourly.select("ts", "open", "high", "low", "close").equals(want.select("ts", "open", "high", "low", "close"))
+
+
+def test_native_transport_survives_truncated_json_and_stalls(store_ops: StoreOps, redis_url: str) -> None:
+    """Truncated JSON is a counted parse error (the connection lives on); a stall trips the staleness watchdog."""
+    faults = FaultConfig(truncated_every=9, malformed_every=13, stall_every=40, stall_s=0.6, outage_msgs=0)
+    sim = ExchangeSimulator(SimConfig(exchange="coinbase", speed=0, start_after_symbols=10, faults=faults))
+    symbols = tuple(sim.state.dataset.symbols())
+
+    async def main() -> Any:
+        redis = aioredis.Redis.from_url(redis_url)
+        await sim.start()
+        runner = make_runner(sim, "coinbase", symbols, store_ops, redis, transport="native", stale_after_s=0.3)
+        try:
+            await run_to_end(sim, runner)
+            return runner
+        finally:
+            await runner.stop()
+            await sim.stop()
+            await redis.aclose()
+
+    runner = asyncio.run(main())
+    stats = sim.stats()
+    _assert_equal(_stored(store_ops, "coinbase"), _expected(sim))
+    assert stats["faults"]["truncated"] > 0 and stats["faults"]["stall"] > 0
+    assert runner.core.parse_errors == stats["faults"]["truncated"] + stats["faults"]["malformed"]
+    assert runner.core.reconnects >= 1  # the watchdog dropped the silent connection
+    assert runner.snapshot()["failed"] is None

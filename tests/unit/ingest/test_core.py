@@ -140,3 +140,22 @@ def test_stale_symbols(fake_clock: FakeClock) -> None:
     core.ingest(SYMBOL, _recorded_trades()[:1], fake_clock.now_ms())
     assert core.stale_symbols(fake_clock.now_ms() + 4_000) == []
     assert core.stale_symbols(fake_clock.now_ms() + 6_000) == [SYMBOL]
+
+
+def test_repair_keeps_ids_rest_could_not_have_seen_yet(fake_clock: FakeClock) -> None:
+    # Arrange: a hole at 10..14; the stream runs on during the REST fetch and opens a second hole at 40..44
+    trades = _recorded_trades()
+    core = _core(fake_clock)
+    core.ingest(SYMBOL, trades[:10] + trades[15:30], 0)
+    known_through = core.state[SYMBOL].last_id
+    rest = trades[10:30]  # what REST had when asked
+    core.ingest(SYMBOL, trades[30:40] + trades[45:], 0)
+    # Act
+    result = core.apply_repair(SYMBOL, rest, 0, known_through=known_through)
+    # Assert: the first hole is filled, the second stays open (not given up); the gap row is written once
+    # the symbol has no hole left, spanning from the first hole
+    assert result.gaps == [] and core.state[SYMBOL].missing == {t.trade_id for t in trades[40:45]}
+    again = core.apply_repair(SYMBOL, trades[40:], 0, known_through=core.state[SYMBOL].last_id)
+    assert [(g.method, g.from_ts) for g in again.gaps] == [("rest_trades", trades[9].ts)]
+    assert not core.state[SYMBOL].missing
+    assert core.flush() and core.state[SYMBOL].late == 0

@@ -6,6 +6,7 @@ core must equal candles computed independently with polars from the same recorde
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import polars as pl
@@ -63,7 +64,14 @@ def test_candles_equal_polars_candles_from_the_same_trades(name: str) -> None:
     assert sum(s["accepted"] for s in snap["symbols"].values()) == len({(t.symbol, t.trade_id) for t in trades})
 
 
-def test_exchange_klines_are_kept_for_comparison() -> None:
+def test_newest_exchange_kline_per_symbol_is_kept() -> None:
     core, _, _, _ = _replay("binance")
-    assert {k.symbol for k in core.klines.values()} <= set(SYMBOLS["binance"])
-    assert len(core.klines) >= 4
+    newest: dict[tuple[str, str], int] = {}
+    for row in load_recorded("binance"):  # independent: the raw recorded kline frames
+        msg = json.loads(row["payload"])
+        data = msg.get("data", msg)
+        if data.get("e") == "kline":
+            key = (binance.build_symbol_table({"symbols": []}).get(data["s"], data["s"]), data["k"]["i"])
+            newest[key] = data["k"]["t"]
+    got = {(k.symbol.replace("/", ""), tf): k.ts for (_, tf), k in core.klines.items()}
+    assert got == newest and len(got) >= 3
