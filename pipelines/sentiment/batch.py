@@ -62,13 +62,11 @@ def resolve_scorer_config(cfg: ScorerConfig) -> ScorerConfig:
     return cfg.model_copy(update={"fallback": False})
 
 
-def score_table(table: pa.Table, cfg: BatchScoreConfig, *, text_column: str) -> pa.Table:
-    """Score every row of ``table`` with Ray Data (requires a running Ray); rows keep their input order."""
+def scored_dataset(table: pa.Table, cfg: BatchScoreConfig, *, text_column: str) -> Any:
+    """The Ray Dataset that scores ``table`` (lazy; requires a running Ray), with a ``__row`` column holding
+    each row's input position. :func:`score_table` collects it; the benchmark streams it."""
     import ray
 
-    if table.num_rows == 0:
-        scorer = SentimentScorer.load(cfg.scorer)
-        return append_scores(table, scorer, text_column=text_column)
     indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
     step = cfg.rows_per_batch
     # one block per batch, so every actor of the pool gets work (a single block would feed one actor only)
@@ -79,11 +77,24 @@ def score_table(table: pa.Table, cfg: BatchScoreConfig, *, text_column: str) -> 
     if scorer_cfg.threads is None:
         scorer_cfg = scorer_cfg.model_copy(update={"threads": max(1, int(cfg.num_cpus))})
     options: dict[str, Any] = {"num_gpus": cfg.num_gpus} if cfg.num_gpus > 0 else {"num_cpus": cfg.num_cpus}
-    scored = ds.map_batches(
+    return ds.map_batches(
         SentimentPredictor, fn_constructor_kwargs={"cfg": scorer_cfg, "text_column": text_column},
         batch_format="pyarrow", batch_size=cfg.rows_per_batch, concurrency=cfg.concurrency, **options,
     )
+
+
+def score_table(table: pa.Table, cfg: BatchScoreConfig, *, text_column: str) -> pa.Table:
+    """Score every row of ``table`` with Ray Data (requires a running Ray); rows keep their input order."""
+    import ray
+
+    if table.num_rows == 0:
+        scorer = SentimentScorer.load(cfg.scorer)
+        return append_scores(table, scorer, text_column=text_column)
+    scored = scored_dataset(table, cfg, text_column=text_column)
     parts = [t for t in ray.get(scored.to_arrow_refs()) if t.num_rows]
-    merged = pa.concat_tables(parts)
-    merged = merged.take(pc.sort_indices(merged.column("__row")))
-    return merged.drop_columns(["__row"])
+    return restore_order(pa.concat_tables(parts))
+
+
+def restore_order(scored: pa.Table) -> pa.Table:
+    """Rows of a :func:`scored_dataset` output in input order, without the ``__row`` column."""
+    return scored.take(pc.sort_indices(scored.column("__row"))).drop_columns(["__row"])
