@@ -1,187 +1,43 @@
 """``ExchangeStreamCore``: per-symbol stream state, trade de-duplication, gap detection and 1m candles.
 
 Pure Python (no Ray, no I/O): the :mod:`actors.exchange_stream` shell feeds it trades (from ccxt.pro
-or raw venue frames), runs the REST repairs it asks for, and publishes what it returns.
+or raw venue frames), runs the REST repairs it asks for, and publishes what it returns. The config,
+the state dataclasses and the kline/ticker side channels live in ``exchange_stream_{config,state,checks}``
+and are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Literal, Protocol
+from typing import Any
 
-import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
-from actors.exchanges._types import Channel, Event, Kline, Ticker, Trade
-from cluster.errors import ConfigError, ParseError
-from cluster.schemas import CANDLES, DATA_GAPS, conform
+from actors.exchange_stream_checks import SideChannelChecks
+from actors.exchange_stream_config import Clock, StreamConfig, resolve_transport
+from actors.exchange_stream_state import (
+    GAPS_SCHEMA,
+    MINUTE_MS,
+    RECENT_CLOSED,
+    Checkpoint,
+    GapRecord,
+    IngestResult,
+    OpenCandle,
+    SymbolState,
+    candles_table,
+    gaps_table,
+)
+from actors.exchanges._types import Event, Kline, Ticker, Trade
+from cluster.errors import ParseError
 
 logger = logging.getLogger(__name__)
 
-MINUTE_MS = 60_000
-#: Closed candles remembered per symbol for the exchange-kline cross-check (a kline may arrive after its candle).
-RECENT_CLOSED = 16
+__all__ = ["GAPS_SCHEMA", "MINUTE_MS", "RECENT_CLOSED", "Checkpoint", "Clock", "ExchangeStreamCore", "GapRecord",
+           "IngestResult", "OpenCandle", "StreamConfig", "SymbolState", "candles_table", "gaps_table",
+           "resolve_transport"]
 
 
-class Clock(Protocol):
-    """Wall-clock source (injected so tests control time)."""
-
-    def now_ms(self) -> int:
-        """UTC epoch milliseconds."""
-        ...
-
-
-class StreamConfig(BaseModel):
-    """Settings for one exchange stream actor."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    exchange: str = Field(description="coinray exchange name (``binance``, ``coinbase``).")
-    symbols: tuple[str, ...] = Field(min_length=1, description="ccxt unified symbols (``BTC/USDT``).")
-    channels: frozenset[Channel] = Field(frozenset({Channel.TRADES}), description="Channels to subscribe.")
-    grace_ms: int = Field(2_000, ge=0, description="Late-trade grace after a minute ends before it closes, ms.")
-    reorder_window_msgs: int = Field(50, ge=1, description="Messages to wait for out-of-order trades "
-                                                           "before a REST repair of an id gap.")
-    stale_after_s: float = Field(30.0, gt=0, description="Reconnect when a symbol is silent this long, s.")
-    max_retries: int | None = Field(10, description="Consecutive reconnect failures allowed; None = forever.")
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
-    backoff_jitter: float = Field(0.2, ge=0, le=1)
-    rest_page_limit: int = Field(1000, ge=1, le=1000, description="Trades per REST repair page.")
-    max_tracked_gap_ids: int = Field(100_000, ge=1, description="Larger id jumps are recorded as unrepairable "
-                                                                  "instead of tracked id by id.")
-    flush_rows: int = Field(500, ge=1, description="Closed candles buffered before a store insert.")
-    flush_interval_s: float = Field(1.0, gt=0, description="Longest time closed candles wait for a flush, s.")
-    publish_live: bool = Field(True, description="Publish in-progress candles (final=0) to Redis.")
-    rest_url: str | None = Field(None, description="REST base URL override (a simulator); None = the venue.")
-    ws_url: str | None = Field(None, description="WebSocket base URL override; None = the venue.")
-    transport: Literal["auto", "native", "ccxt"] = Field(
-        "auto", description="``native``: the runner's own aiohttp WebSocket + the venue's raw-frame parsers; "
-                            "``ccxt``: ccxt.pro ``watch_*``; ``auto``: native when the venue module has raw "
-                            "parsers.")
-    max_batch_frames: int = Field(2_000, ge=1, description="Native transport: most frames decoded per batch.")
-    api_key: SecretStr | None = None
-    api_secret: SecretStr | None = None
-
-
-def resolve_transport(cfg: StreamConfig, venue: ModuleType) -> Literal["native", "ccxt"]:
-    """The transport a stream uses: ``native`` needs a venue module with raw-frame parsers and ``ws_connections``.
-
-    Raises
-    ------
-    ConfigError
-        When ``native`` is asked for a venue without raw parsers.
-    """
-    has_native = all(hasattr(venue, name) for name in ("ws_connections", "decode_frame", "parser_for"))
-    if cfg.transport == "native" and not has_native:
-        raise ConfigError(f"{cfg.exchange}: no raw-frame parsers for the native transport; use transport='ccxt'")
-    if cfg.transport == "ccxt" or not has_native:
-        return "ccxt"
-    return "native"
-
-
-@dataclass
-class OpenCandle:
-    """A 1m candle being built from trades."""
-
-    ts: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    trades: int
-    first_id: int
-    last_id: int
-
-    def row(self, exchange: str, symbol: str) -> dict[str, Any]:
-        """The candle as a ``CANDLES`` row (source ``trades``)."""
-        return {"exchange": exchange, "symbol": symbol, "timeframe": "1m", "ts": self.ts, "open": self.open,
-                "high": self.high, "low": self.low, "close": self.close, "volume": self.volume,
-                "trades": self.trades, "source": "trades"}
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """What survives an actor restart: the newest trade id inside a closed candle and the close horizon."""
-
-    last_id: int
-    closed_until: int
-
-
-@dataclass(frozen=True)
-class GapRecord:
-    """One ``data_gaps`` row."""
-
-    exchange: str
-    symbol: str
-    from_ts: int
-    to_ts: int
-    detected_at_ms: int
-    repaired_at_ms: int | None
-    method: str
-    timeframe: str = "1m"
-
-
-@dataclass
-class SymbolState:
-    """Stream state of one symbol."""
-
-    last_id: int | None = None
-    last_ts: int | None = None
-    watermark: int = 0
-    missing: set[int] = field(default_factory=set)
-    floor_id: int | None = None
-    below_floor: set[int] = field(default_factory=set)
-    missing_since_msg: int = 0
-    gap_from_ts: int | None = None
-    gap_detected_ms: int = 0
-    candles: dict[int, OpenCandle] = field(default_factory=dict)
-    closed_until: int = 0
-    checkpoint_id: int | None = None
-    connected: bool = False
-    needs_repair: bool = False
-    last_recv_ms: int = 0
-    msgs: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    reordered: int = 0
-    late: int = 0
-    check_from: int = 0
-    recent_closed: dict[int, tuple[float, float, float, float, float]] = field(default_factory=dict)
-    pending_klines: dict[int, Kline] = field(default_factory=dict)
-
-
-@dataclass
-class IngestResult:
-    """What one batch of trades produced."""
-
-    closed: list[dict[str, Any]] = field(default_factory=list)
-    live: dict[str, dict[str, Any]] = field(default_factory=dict)
-    gaps: list[GapRecord] = field(default_factory=list)
-    accepted: int = 0
-    duplicates: int = 0
-    max_trade_ts: int = 0
-    trade_ts: list[int] = field(default_factory=list)
-    touched: set[str] = field(default_factory=set)
-
-    def merge(self, other: IngestResult) -> None:
-        """Add ``other`` (a later result) to this one."""
-        self.closed.extend(other.closed)
-        self.live.update(other.live)
-        self.gaps.extend(other.gaps)
-        self.accepted += other.accepted
-        self.duplicates += other.duplicates
-        self.max_trade_ts = max(self.max_trade_ts, other.max_trade_ts)
-        self.trade_ts.extend(other.trade_ts)
-        self.touched |= other.touched
-
-
-class ExchangeStreamCore:
+class ExchangeStreamCore(SideChannelChecks):
     """Builds 1m candles from one exchange's trades with exactly-once semantics per trade id.
 
     Parameters
@@ -197,7 +53,10 @@ class ExchangeStreamCore:
         REST repair of everything after them.
     """
 
-    def __init__(self, cfg: StreamConfig, venue: ModuleType, clock: Clock,
+    #: id jumps reveal lost trades, so the ccxt transport repairs a reconnected symbol before resubscribing
+    ID_GAPS_DETECTED = True
+
+    def __init__(self, cfg: StreamConfig, venue: ModuleType | Any, clock: Clock,
                  checkpoints: Mapping[str, Checkpoint] | None = None) -> None:
         self.cfg = cfg
         self.venue = venue
@@ -212,12 +71,7 @@ class ExchangeStreamCore:
         self.gaps_repaired = 0
         self.msgs_total = 0
         self._initial_checkpoints: dict[str, Checkpoint] = {}
-        self.klines: dict[tuple[str, str], Kline] = {}
-        self.tickers: dict[str, Ticker] = {}
-        self._dirty_tickers: set[str] = set()
-        self.kline_checked = 0
-        self.kline_mismatches = 0
-        self.kline_unchecked = 0
+        self._init_side_channels()
         for symbol, cp in (checkpoints or {}).items():
             if symbol in self.state:
                 st = self.state[symbol]
@@ -285,62 +139,6 @@ class ExchangeStreamCore:
             self.on_kline(event)
         elif isinstance(event, Ticker):
             self.on_ticker(event)
-
-    # -- klines and tickers -------------------------------------------------------------------------
-    def on_kline(self, kline: Kline) -> None:
-        """Keep the newest exchange kline; cross-check a closed 1m kline against the trade-built candle.
-
-        The candle of the same minute is compared once both are final (whichever comes second
-        triggers the check); a mismatch is counted and logged, never applied.
-        """
-        self.klines[(kline.symbol, kline.timeframe)] = kline
-        st = self.state.get(kline.symbol)
-        if st is None or not kline.closed or kline.timeframe != "1m":
-            return
-        done = st.recent_closed.get(kline.ts)
-        if kline.ts < st.check_from:
-            self.kline_unchecked += 1
-        elif done is not None:
-            self._check_kline(kline, done)
-        elif kline.ts >= st.closed_until:
-            st.pending_klines[kline.ts] = kline
-        else:
-            self.kline_unchecked += 1  # its candle closed before this actor life (or long ago)
-
-    def on_ticker(self, ticker: Ticker) -> None:
-        """Keep the newest ticker of a symbol (published by the runner with :meth:`take_tickers`)."""
-        self.tickers[ticker.symbol] = ticker
-        self._dirty_tickers.add(ticker.symbol)
-
-    def take_tickers(self) -> dict[str, Ticker]:
-        """Tickers updated since the previous call."""
-        if not self._dirty_tickers:
-            return {}
-        out = {s: self.tickers[s] for s in self._dirty_tickers}
-        self._dirty_tickers.clear()
-        return out
-
-    def _check_kline(self, kline: Kline, ohlcv: tuple[float, float, float, float, float]) -> None:
-        self.kline_checked += 1
-        want = (kline.open, kline.high, kline.low, kline.close)
-        same = all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(want, ohlcv[:4], strict=True)) \
-            and math.isclose(kline.volume, ohlcv[4], rel_tol=1e-6, abs_tol=1e-9)
-        if not same:
-            self.kline_mismatches += 1
-            logger.warning("%s %s: exchange kline %d differs from the trade-built candle (#%d): exchange "
-                           "o/h/l/c/v=%s, trades=%s", self.exchange, kline.symbol, kline.ts, self.kline_mismatches,
-                           (*want, kline.volume), ohlcv)
-
-    def _settle_klines(self, st: SymbolState) -> None:
-        """Check pending klines whose minute has closed (a minute without trades must have zero volume)."""
-        for ts in [ts for ts in st.pending_klines if ts < st.closed_until]:
-            kline = st.pending_klines.pop(ts)
-            done = st.recent_closed.get(ts)
-            if ts < st.check_from:
-                self.kline_unchecked += 1
-                continue
-            self._check_kline(kline, done if done is not None else (kline.open, kline.high, kline.low,
-                                                                    kline.close, 0.0))
 
     def _unknown(self, kind: str, raw: bytes | str) -> None:
         self.unknown_frames += 1
@@ -592,19 +390,3 @@ class ExchangeStreamCore:
                             "late": st.late, "closed_until": st.closed_until, "checkpoint_id": st.checkpoint_id}
                         for s, st in self.state.items()},
         }
-
-
-GAPS_SCHEMA = DATA_GAPS  # the ``data_gaps`` contract (cluster.schemas)
-
-
-def gaps_table(records: Sequence[GapRecord]) -> pa.Table:
-    """``data_gaps`` rows as an Arrow table (:data:`GAPS_SCHEMA`)."""
-    return pa.Table.from_pylist([
-        {"exchange": r.exchange, "symbol": r.symbol, "timeframe": r.timeframe, "from_ts": r.from_ts,
-         "to_ts": r.to_ts, "detected_at": r.detected_at_ms, "repaired_at": r.repaired_at_ms, "method": r.method}
-        for r in records], schema=GAPS_SCHEMA)
-
-
-def candles_table(rows: Sequence[Mapping[str, Any]], ingested_at_ms: int) -> pa.Table:
-    """Closed-candle rows as a ``CANDLES`` table stamped with ``ingested_at_ms``."""
-    return conform(pa.Table.from_pylist([{**r, "ingested_at": ingested_at_ms} for r in rows]), CANDLES)

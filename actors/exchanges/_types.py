@@ -53,6 +53,57 @@ class Trade(NamedTuple):
     side: str
 
 
+class OpaqueTrade(NamedTuple):
+    """One public trade of a venue whose trade ids are not consecutive integers (the generic ccxt venue).
+
+    Attributes
+    ----------
+    symbol:
+        ccxt unified symbol.
+    trade_id:
+        The venue's trade id as an opaque string (a uuid, a non-consecutive number), or None when the
+        venue sends none. Only equality is meaningful.
+    ts:
+        Exchange timestamp, UTC epoch milliseconds.
+    price, amount:
+        Price in quote currency and size in base currency.
+    side:
+        ``buy``, ``sell`` or ``""`` when the venue does not say (taker side).
+    """
+
+    symbol: str
+    trade_id: str | None
+    ts: int
+    price: float
+    amount: float
+    side: str
+
+    def key(self) -> tuple[str | int | float, ...]:
+        """De-duplication key: the id when there is one, else (ts, price, amount, side).
+
+        >>> OpaqueTrade("A/B", "7f3a", 5, 1.0, 2.0, "buy").key()
+        ('id', '7f3a')
+        >>> OpaqueTrade("A/B", None, 5, 1.0, 2.0, "buy").key()
+        ('t', 5, 1.0, 2.0, 'buy')
+        """
+        if self.trade_id is not None:
+            return ("id", self.trade_id)
+        return ("t", self.ts, self.price, self.amount, self.side)
+
+    def order_key(self) -> tuple[int, int, str]:
+        """Deterministic order of trades: time, then the id (numeric strings order numerically), else the values.
+
+        Trades of one millisecond then get the same open/close whatever order they arrived in (live,
+        reordered, or rebuilt from REST after a restart).
+
+        >>> sorted(OpaqueTrade("A/B", i, 5, 1.0, 1.0, "buy").order_key() for i in ("10", "9"))
+        [(5, 1, '9'), (5, 2, '10')]
+        """
+        if self.trade_id is not None:
+            return (self.ts, len(self.trade_id), self.trade_id)
+        return (self.ts, 0, f"{self.price!r}|{self.amount!r}|{self.side}")
+
+
 @dataclass(frozen=True)
 class Kline:
     """An exchange-built candle from a kline/candles channel."""

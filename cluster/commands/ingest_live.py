@@ -39,6 +39,29 @@ def symbols_for(exchange: str, symbols: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def keys_from_env(exchange: str, env: dict[str, str]) -> dict[str, Any]:
+    """``api_key``/``api_secret`` for ``exchange`` from ``<EXCHANGE>_API_KEY``/``<EXCHANGE>_API_SECRET`` (or none).
+
+    Public market data needs no keys; giving only one of the two is a configuration error.
+
+    >>> keys_from_env("kraken", {})
+    {}
+    >>> sorted(keys_from_env("coinbaseexchange", {"COINBASEEXCHANGE_API_KEY": "k",
+    ...                                            "COINBASEEXCHANGE_API_SECRET": "s"}))
+    ['api_key', 'api_secret']
+    """
+    from pydantic import SecretStr
+
+    from cluster.errors import ConfigError
+
+    prefix = "".join(c if c.isalnum() else "_" for c in exchange).upper()
+    key, secret = env.get(f"{prefix}_API_KEY", ""), env.get(f"{prefix}_API_SECRET", "")
+    if bool(key) != bool(secret):
+        raise ConfigError(f"{exchange}: set both {prefix}_API_KEY and {prefix}_API_SECRET, or neither "
+                          "(public market data needs none)")
+    return {"api_key": SecretStr(key), "api_secret": SecretStr(secret)} if key else {}
+
+
 def register(app: typer.Typer) -> None:
     """Add ``coinray ingest backfill`` and ``coinray ingest stream`` to the ``ingest`` group."""
     from cluster.cli import ingest_app
@@ -113,7 +136,8 @@ def register(app: typer.Typer) -> None:
 
     @ingest_app.command("stream")
     def stream(
-        exchange: Annotated[str, typer.Option(help="Comma-separated exchanges (binance,coinbase).")] = "binance",
+        exchange: Annotated[str, typer.Option(help="Comma-separated exchanges: binance, coinbase or any ccxt.pro "
+                                                   "id (kraken, bybit, ...).")] = "binance",
         symbols: Annotated[str, typer.Option(help="Comma-separated symbols; prefix exchange: to restrict.")]
         = "BTC/USDT",
         url: Annotated[list[str] | None, typer.Option(help="REST override exchange=http://host:port; the WS URL "
@@ -124,10 +148,14 @@ def register(app: typer.Typer) -> None:
                                                    "ticker (newest per symbol in Redis).")] = "trades,klines,ticker",
         transport: Annotated[str, typer.Option(help="auto (native WebSocket where the venue has raw parsers) | "
                                                     "native | ccxt (ccxt.pro watch_*).")] = "auto",
+        venue: Annotated[str, typer.Option(help="auto (coinray's venue module where one exists, else the generic "
+                                                "ccxt venue) | generic (always; --exchange is then the ccxt.pro "
+                                                "id, e.g. coinbaseexchange).")] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="Print the final snapshots as JSON.")] = False,
     ) -> None:
         """Stream trades (and klines/tickers) into one ExchangeStream actor per exchange: 1m candles, gaps, Redis."""
         import json
+        import os
         import time
 
         import ray
@@ -137,7 +165,7 @@ def register(app: typer.Typer) -> None:
 
         from actors.exchange_stream import ExchangeStream
         from actors.exchange_stream_core import StreamConfig
-        from actors.exchanges import Channel
+        from actors.exchanges import Channel, venue_for
         from actors.store_writer import start_store_writer
         from cluster.bus import ManagedRedis
         from cluster.errors import ConfigError
@@ -156,10 +184,12 @@ def register(app: typer.Typer) -> None:
                 rest = overrides.get(name)
                 configs.append(StreamConfig(exchange=name, symbols=symbols_for(name, items), rest_url=rest,
                                             ws_url=rest.replace("http", "ws", 1) if rest else None, max_retries=None,
-                                            channels=wanted, transport=transport))  # type: ignore[arg-type]
+                                            channels=wanted, transport=transport, venue=venue,  # type: ignore[arg-type]
+                                            **keys_from_env(name, dict(os.environ))))
+                venue_for(name, generic=venue == "generic")  # unknown ids fail here, listing close matches
         except (ValueError, ValidationError) as exc:
             raise ConfigError(f"invalid stream request: {exc}; channels: {', '.join(c.value for c in Channel)}; "
-                              "transports: auto, native, ccxt") from exc
+                              "transports: auto, native, ccxt; venues: auto, generic") from exc
         managed = None
         if settings.redis_url is not None:
             redis_url = settings.redis_url.get_secret_value()
@@ -204,5 +234,6 @@ def register(app: typer.Typer) -> None:
             checks = f"{snap.get('kline_checked', 0)} ({snap.get('kline_mismatches', 0)})"
             for symbol, st in snap["symbols"].items():
                 table.add_row(name, symbol, str(st["msgs"]), str(st["duplicates"]), str(st["reordered"]),
-                              str(st["open_candles"]), str(st["last_id"]), str(st["connected"]), checks)
+                              str(st["open_candles"]), str(st["last_id"] if st["last_id"] is not None
+                                                           else st["last_ts"]), str(st["connected"]), checks)
         return table
