@@ -105,9 +105,11 @@ def build_ui_router(source: UiSource, *, redis_url: str | None = None, api_token
 
     @router.get("/symbol", response_class=HTMLResponse)
     async def symbol_page(request: Request, symbol: str = "BTC/USDT", timeframe: str = "1h",
-                          exchange: str = "binance", run_id: str = "") -> HTMLResponse:
+                          exchange: str = "binance", run_id: str = "",
+                          bars: Annotated[int, Query(ge=10, le=MAX_BARS)] = 500) -> HTMLResponse:
         """Symbol: candles, overlays, panes, markers, sentiment timeline."""
-        return page(request, "symbol", symbol=symbol, timeframe=timeframe, exchange=exchange, run_id=run_id)
+        return page(request, "symbol", symbol=symbol, timeframe=timeframe, exchange=exchange, run_id=run_id,
+                    bars=bars)
 
     @router.get("/backtests", response_class=HTMLResponse)
     async def backtests_page(request: Request, run_id: str = "") -> HTMLResponse:

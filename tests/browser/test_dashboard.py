@@ -121,6 +121,12 @@ def test_symbol_chart_matches_store_with_overlays_panes_and_trades(dashboard: Da
     _shot(browser, artifacts, "symbol-phone-light")
     browser.find_element("css selector", "#theme").click()
     browser.set_window_size(1280, 1000)
+    # the URL's bars= is honoured, also when it is not one of the menu's choices
+    _open(browser, dashboard.url + "/symbol?symbol=BTC%2FUSDT&timeframe=1h&bars=120")
+    assert browser.find_element("css selector", "#bars").get_attribute("value") == "120"
+    assert browser.execute_script(
+        "const d = document.getElementById('price').data[0]; return [d.close.length, d.close[d.close.length - 1]];"
+    ) == [120, last["close"]]
 
 
 def test_backtests_page_shows_the_stored_run(dashboard: Dashboard, browser: Any, artifacts: Path) -> None:

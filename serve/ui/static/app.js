@@ -99,6 +99,11 @@ const coinray = (() => {
       ? init.exchange || "binance" : series.find((s) => s.symbol === sym).exchange);
     $("#sym").innerHTML = syms.map((s) => `<option ${s === init.symbol ? "selected" : ""}>${esc(s)}</option>`).join("");
     $("#tf").innerHTML = tfs.map((t) => `<option ${t === init.timeframe ? "selected" : ""}>${esc(t)}</option>`).join("");
+    if (init.bars) {  // the URL's bars= (validated by the server), added to the choices when it is not one of them
+      const bars = $("#bars"), want = String(init.bars);
+      if (![...bars.options].some((o) => o.value === want)) bars.add(new Option(want, want));
+      bars.value = want;
+    }
     let chart = null, pending = null;
     const checked = (name) => [...document.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
     const overlayCols = {ema: ["ema_20", "ema_50"], bollinger: ["bb_upper_20_2", "bb_middle_20_2", "bb_lower_20_2"], vwap: ["vwap_1d"]};
