@@ -46,14 +46,16 @@ async def _backfill(cfg: BackfillConfig, sim: ExchangeSimulator, ops: StoreOps, 
         await client.close()
 
 
-@pytest.mark.parametrize(("exchange", "page"), [("binance", 1000), ("coinbase", 300)])
+# binanceus has no venue module: the generic venue (any ccxt id) against the Binance simulator
+@pytest.mark.parametrize(("exchange", "page"), [("binance", 1000), ("coinbase", 300), ("binanceus", 500)])
 def test_paginated_backfill_with_faults_then_resume(exchange: str, page: int, store_ops: StoreOps) -> None:
     faults = FaultConfig(http_429_every=3, http_5xx_every=5, http_418_every=13, retry_after_s=2)
     start, mid, end = parse_date_ms("2024-01-01"), parse_date_ms("2024-03-01"), parse_date_ms("2024-04-01")
     sleeps: list[float] = []
 
     async def main() -> tuple[BackfillResult, BackfillResult, dict[str, Any]]:
-        sim = ExchangeSimulator(SimConfig(exchange=exchange, speed=0, klines_dir=bundled_klines_dir(),
+        sim = ExchangeSimulator(SimConfig(exchange="binance" if exchange == "binanceus" else exchange, speed=0,
+                                          klines_dir=bundled_klines_dir(),
                                           faults=faults))
         await sim.start()
         try:
