@@ -144,7 +144,12 @@ def parse_subscribe(msg: dict[str, Any], symbols: dict[str, str]) -> tuple[set[t
 
 
 def trade_frames(trade: SimTrade, channels: set[str], now_ms: int) -> list[str]:
-    """Frames for one trade on the subscribed channels (``aggTrade``, ``trade``, ``kline_1m``)."""
+    """Frames for one trade on the subscribed channels (``aggTrade``, ``trade``, ``bookTicker``; ``kline_1m``
+    frames come from :func:`kline_frame`).
+
+    The recording has trades only, so a ``bookTicker`` frame quotes the trade's price as both best bid
+    and best ask (and its amount as both sizes), in Binance's wire format (no event-type field).
+    """
     venue = venue_symbol(trade.symbol)
     out = []
     if "aggTrade" in channels:
@@ -152,6 +157,9 @@ def trade_frames(trade: SimTrade, channels: set[str], now_ms: int) -> list[str]:
     if "trade" in channels:
         out.append(json.dumps({"e": "trade", "E": trade.ts, "s": venue, "t": trade.trade_id, "p": _s(trade.price),
                                "q": _s(trade.amount), "T": trade.ts, "m": trade.side == "sell", "M": True}))
+    if "bookTicker" in channels:
+        out.append(json.dumps({"u": trade.trade_id, "s": venue, "b": _s(trade.price), "B": _s(trade.amount),
+                               "a": _s(trade.price), "A": _s(trade.amount)}))
     return out
 
 

@@ -49,21 +49,22 @@ def test_binance_klines_match_trade_candles_on_a_clean_replay(transport: str, st
                                       rate_per_s=None if transport == "native" else 400))
     symbols = _trade_symbols(sim)
 
-    async def main() -> dict[str, Any]:
+    async def main() -> tuple[dict[str, Any], dict[bytes, bytes]]:
         redis = aioredis.Redis.from_url(redis_url)
         await sim.start()
         runner = make_runner(sim, "binance", symbols, store_ops, redis, transport=transport,
                              channels=frozenset(Channel))
         try:
             await _run_clean(sim, runner)
-            return runner.snapshot()
+            await runner.sink.drain()
+            return runner.snapshot(), await redis.hgetall(TICKER_KEY.format(exchange="binance"))
         finally:
             await runner.stop()
             await sim.stop()
             await redis.aclose()
 
     # Act
-    snap = asyncio.run(main())
+    snap, tickers = asyncio.run(main())
     # Assert: the exchange's own klines agree with the candles built from trades
     want = candles_from_trades(pl.DataFrame([t._asdict() for t in sim.state.dataset.trades]))
     got = pl.from_arrow(store_ops.read_candles(timeframe="1m", exchange="binance"))
@@ -78,6 +79,11 @@ def test_binance_klines_match_trade_candles_on_a_clean_replay(transport: str, st
     assert snap["transport"] == transport and snap["failed"] is None
     assert snap["kline_mismatches"] == 0
     assert snap["kline_checked"] >= want.height // 2  # every closed minute after each symbol's first
+    if transport == "native":  # bookTicker: the simulator quotes each trade's price as best bid and ask
+        trades = pl.DataFrame([t._asdict() for t in sim.state.dataset.trades])
+        last = dict(trades.sort("ts", "trade_id").group_by("symbol").agg(pl.col("price").last()).iter_rows())
+        quotes = {k.decode(): json.loads(v) for k, v in tickers.items()}
+        assert {s: (q["bid"], q["ask"]) for s, q in quotes.items()} == {s: (p, p) for s, p in last.items()}
 
 
 @pytest.mark.parametrize("transport", ["native", "ccxt"])
