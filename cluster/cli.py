@@ -256,4 +256,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # ``python -m cluster.cli``: run the importable module's app, because command modules add their
+    # subcommands to groups imported from ``cluster.cli`` (e.g. ``ingest_app``), not to ``__main__``'s
+    from cluster.cli import main as _main
+
+    _main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 import typer
@@ -206,10 +207,13 @@ def register(app: typer.Typer) -> None:
                     name=f"stream:{cfg.exchange}", get_if_exists=True).remote(
                     cfg, redis_url, store, settings.bus.stream_maxlen)
             deadline = time.monotonic() + duration if duration else None
-            with Live(console=Console(stderr=True), disable=as_json, refresh_per_second=1) as live:
+            # --json prints one object at the end, so no live table then
+            view = contextlib.nullcontext() if as_json else Live(console=Console(stderr=True), refresh_per_second=1)
+            with view as live:
                 while deadline is None or time.monotonic() < deadline:
                     snapshots = dict(zip(actors, ray.get([a.snapshot.remote() for a in actors.values()]), strict=True))
-                    live.update(_table(snapshots))
+                    if live is not None:
+                        live.update(_table(snapshots))
                     time.sleep(1.0)
         except KeyboardInterrupt:
             pass
