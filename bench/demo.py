@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -30,7 +30,7 @@ def _baseline(settings: CoinraySettings) -> float:
     start = time.perf_counter()
     tables = [load_ohlcv_file(p, exchange="binance", run_id="bench", now_ms=0).candles
               for p in expand_paths([sample_data_dir()])]
-    frame = pl.concat([pl.from_arrow(t) for t in tables])  # type: ignore[misc]
+    frame = pl.concat([cast(pl.DataFrame, pl.from_arrow(t)) for t in tables])
     features = add_indicators(frame)
     rank_symbols(features, timeframe=settings.demo.timeframe, cfg=settings.ranking)
     return time.perf_counter() - start

@@ -28,7 +28,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from cluster.settings import CoinraySettings
 
@@ -235,7 +235,8 @@ async def _ours(settings: CoinraySettings, laps: int, symbols: list[str], *, fau
         stream_s, flush_s = last_change - t_first, time.perf_counter() - flush_started
         msgs = runner.core.msgs_total
         await runner.stop()
-        entries = await redis.xrange(candle_stream(EXCHANGE))
+        # redis-py types responses as a union; this client does not decode, so entries are bytes
+        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await redis.xrange(candle_stream(EXCHANGE)))
         final = [(f[b"symbol"], f[b"ts"]) for _, f in entries if f[b"final"] == b"1"]
         expected = candles_from_trades(pl.DataFrame([t._asdict() for t in repeat_laps(
             load_recorded_trades(EXCHANGE), laps)])) if not live_ts else None

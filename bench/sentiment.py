@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def _baseline(loaded: Any, texts: list[str]) -> tuple[float, np.ndarray]:
     clf = pipeline("text-classification", model=loaded.model, tokenizer=loaded.tokenizer, device=-1, top_k=None,
                    batch_size=BATCH_SIZE, truncation=True, max_length=loaded.max_length)
     started = time.perf_counter()
-    outputs = clf(texts)
+    outputs = cast("list[list[dict[str, Any]]]", clf(texts))  # top_k=None: one score list per text
     elapsed = time.perf_counter() - started
     names = [str(loaded.model.config.id2label[i]) for i in range(loaded.model.config.num_labels)]
     probs = np.array([[next(o["score"] for o in row if o["label"] == n) for n in names] for row in outputs])

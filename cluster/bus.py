@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 import redis
@@ -189,7 +189,9 @@ class RedisBus:
 
     def read_candles(self, exchange: str, *, count: int = 100) -> list[dict[str, str]]:
         """The newest ``count`` entries of an exchange's candle stream, oldest first."""
-        entries = self.client.xrevrange(candle_stream(exchange), count=count)
+        # redis-py types responses as a union; this client does not decode, so entries are bytes
+        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]",
+                       self.client.xrevrange(candle_stream(exchange), count=count))
         return [
             {k.decode(): v.decode() for k, v in fields.items()} for _id, fields in reversed(entries)
         ]

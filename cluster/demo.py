@@ -76,7 +76,7 @@ class Steps:
 
     def __init__(self, progress: Any | None) -> None:
         self.timings: dict[str, float] = {}
-        self._progress = progress
+        self._progress: Any = progress
 
     def run(self, name: str, fn: Any, *args: Any, total: int | None = None, **kwargs: Any) -> Any:
         """Run ``fn`` as step ``name``; with ``total``, ``fn`` gets an ``on_file`` callback that advances a bar."""

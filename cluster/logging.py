@@ -34,7 +34,7 @@ def configure_logging(level: str = "INFO", *, rich: bool = True) -> None:
     from cluster.redact import RedactingFilter
 
     handler.addFilter(RedactingFilter())
-    handler._coinray = True  # type: ignore[attr-defined]
+    handler._coinray = True  # type: ignore[union-attr]  # marker attribute set on purpose
     root.addHandler(handler)
     for noisy in ("urllib3", "filelock", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import polars as pl
 
@@ -112,11 +113,11 @@ def robust_z(values: pl.Series) -> pl.Series:
     [-0.6744..., 0.0, 0.6744...]
     """
     median = values.median()
-    mad = (values - median).abs().median()
+    mad = cast("float | None", (values - median).abs().median())  # polars types median() as any literal
     scale = MAD_TO_SIGMA * mad if mad else values.std(ddof=0)
     if not scale or not math.isfinite(scale):  # type: ignore[arg-type]
         return pl.Series(values.name, [0.0] * values.len())
-    return ((values - median) / scale).clip(-Z_CLIP, Z_CLIP)  # type: ignore[operator]
+    return ((values - median) / scale).clip(-Z_CLIP, Z_CLIP)
 
 
 def rank_symbols(features: pl.DataFrame, *, timeframe: str, cfg: RankingConfig) -> Ranking:

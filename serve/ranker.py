@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import ray
@@ -37,8 +37,10 @@ def load_features(args: AppArgs) -> pl.DataFrame:
         from actors.store_writer import STORE_ACTOR_NAME
 
         store = ray.get_actor(STORE_ACTOR_NAME, namespace=args.store_namespace)
-        tables = ray.get([store.read_candles.remote(timeframe=tf, exchange=args.exchange) for tf in timeframes])
-        candles = pl.concat([pl.from_arrow(t) for t in tables if t.num_rows], how="vertical")  # type: ignore[misc]
+        tables: list[Any] = ray.get(
+            [store.read_candles.remote(timeframe=tf, exchange=args.exchange) for tf in timeframes]
+        )
+        candles = pl.concat([cast(pl.DataFrame, pl.from_arrow(t)) for t in tables if t.num_rows], how="vertical")
     return build_features(candles)
 
 
@@ -50,7 +52,7 @@ def load_sentiment_agg(args: AppArgs) -> pl.DataFrame | None:
     if args.candles:
         return None
     store = ray.get_actor(STORE_ACTOR_NAME, namespace=args.store_namespace)
-    table = ray.get(store.query_arrow.remote(agg_query(ray.get(store.database.remote()))))
+    table: Any = ray.get(store.query_arrow.remote(agg_query(ray.get(store.database.remote()))))
     return pl.DataFrame(pl.from_arrow(table)) if table.num_rows else None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -61,12 +61,12 @@ def _load_features(settings: Any, candles: list[Path] | None, timeframe: str, ex
 
         ops = open_store(settings)
         try:
-            frame = pl.from_arrow(ops.read_candles(timeframe=timeframe, exchange=exchange))
+            frame = cast(pl.DataFrame, pl.from_arrow(ops.read_candles(timeframe=timeframe, exchange=exchange)))
             if with_sentiment:
                 agg = pl.DataFrame(pl.from_arrow(ops.store.query_arrow(agg_query(ops.db))))
         finally:
             ops.store.close()
-        if frame.height == 0:  # type: ignore[union-attr]
+        if frame.height == 0:
             raise DataError(f"the store holds no {timeframe} candles on {exchange}; run `coinray demo`, "
                             "`coinray ingest file`, or pass --candles")
     return build_features(frame), (agg if agg is not None and agg.height else None)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import WSMsgType, web
 
@@ -100,9 +100,10 @@ class ExchangeSimulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
         await site.start()
-        server = site._server
-        if server is not None and server.sockets:  # type: ignore[union-attr]
-            self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        # aiohttp types ``_server`` as ``AbstractServer``; on TCPSite it is an ``asyncio.Server``
+        server = cast("asyncio.Server | None", site._server)
+        if server is not None and server.sockets:
+            self.port = int(server.sockets[0].getsockname()[1])
         self._producer = asyncio.create_task(self._replay())
         logger.info("sim %s: listening on %s (speed %s)", self.cfg.exchange, self.rest_url, self.cfg.speed)
 

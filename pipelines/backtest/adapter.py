@@ -57,7 +57,7 @@ def make_backtesting_strategy(candles: pl.DataFrame, strategy: VectorStrategy, p
 
     targets = target_series(candles, strategy, params, timeframe=timeframe)
 
-    class CoinrayAdapter(BtStrategy):  # type: ignore[misc]
+    class CoinrayAdapter(BtStrategy):  # type: ignore[misc, valid-type]  # base class picked at runtime
         """Trades coinray's target series: enter on a sign change, close on zero."""
 
         def init(self) -> None:

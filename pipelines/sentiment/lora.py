@@ -125,7 +125,7 @@ def apply_delta(model: nn.Module, delta: dict[str, torch.Tensor], *, scale: floa
     lora_layers = {k.rsplit(".lora_", 1)[0] for k in delta if ".lora_" in k}
     with torch.no_grad():
         for layer in sorted(lora_layers):
-            weight = params[f"{layer}.weight"]
+            weight: torch.Tensor = params[f"{layer}.weight"]
             weight += scale * (delta[f"{layer}.lora_b"] @ delta[f"{layer}.lora_a"])
             touched.add(f"{layer}.weight")
         for key, value in delta.items():

@@ -1,4 +1,4 @@
-"""Repository rules CI enforces: import layers (import-linter) and ruff."""
+"""Repository rules CI enforces: import layers (import-linter), ruff and mypy."""
 
 from __future__ import annotations
 
@@ -27,3 +27,13 @@ def test_import_layers_hold() -> None:
 def test_ruff_clean() -> None:
     out = subprocess.run([_tool("ruff"), "check", "."], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-5000:]
+
+
+MYPY_TARGETS = ("cluster", "actors", "pipelines", "serve", "tune", "bench")
+
+
+def test_mypy_clean() -> None:
+    """mypy (with the pydantic plugin, configured in pyproject.toml) reports no errors on the packages."""
+    out = subprocess.run([sys.executable, "-m", "mypy", *MYPY_TARGETS], cwd=REPO, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stdout[-8000:] + out.stderr[-2000:]
