@@ -16,7 +16,7 @@ import polars as pl
 import ray
 from ray import serve
 
-from cluster.errors import CoinrayError
+from cluster.errors import CoinrayError, DataError
 from serve.app import AppArgs, create_api, reports_dir_of
 from serve.ranker_core import RankerCore, load_candle_files
 from serve.scheduler import ReportSchedule, SchedulerCore, run_report
@@ -34,9 +34,7 @@ def load_features(args: AppArgs) -> pl.DataFrame:
         candles = load_candle_files([Path(p) for p in args.candles], exchange=args.exchange)
         candles = candles.filter(pl.col("timeframe").is_in(list(timeframes)))
     else:
-        from actors.store_writer import STORE_ACTOR_NAME
-
-        store = ray.get_actor(STORE_ACTOR_NAME, namespace=args.store_namespace)
+        store = _store(args.store_namespace)
         tables: list[Any] = ray.get(
             [store.read_candles.remote(timeframe=tf, exchange=args.exchange) for tf in timeframes]
         )
@@ -46,14 +44,26 @@ def load_features(args: AppArgs) -> pl.DataFrame:
 
 def load_sentiment_agg(args: AppArgs) -> pl.DataFrame | None:
     """The store's ``sentiment_agg`` buckets (None when ranking candle files, or when there are none)."""
-    from actors.store_writer import STORE_ACTOR_NAME
     from pipelines.sentiment.aggregation import agg_query
 
     if args.candles:
         return None
-    store = ray.get_actor(STORE_ACTOR_NAME, namespace=args.store_namespace)
+    store = _store(args.store_namespace)
     table: Any = ray.get(store.query_arrow.remote(agg_query(ray.get(store.database.remote()))))
     return pl.DataFrame(pl.from_arrow(table)) if table.num_rows else None
+
+
+def _store(namespace: str) -> Any:
+    """The ``store`` actor, or a ``DataError`` naming the namespace and the named actors Ray has."""
+    from actors.store_writer import STORE_ACTOR_NAME
+
+    store = _store_or_none(namespace)
+    if store is None:
+        found = sorted(f"{a['namespace']}/{a['name']}" for a in ray.util.list_named_actors(all_namespaces=True))
+        raise DataError(f"no {STORE_ACTOR_NAME!r} actor in Ray namespace {namespace!r} (named actors: "
+                        f"{', '.join(found) or 'none'}); start one with actors.store_writer.start_store_writer "
+                        "or rank --candles files")
+    return store
 
 
 def _store_or_none(namespace: str) -> Any:

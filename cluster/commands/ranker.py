@@ -210,7 +210,7 @@ def register(app: typer.Typer) -> None:
         """Run the API (Ray Serve) locally until Ctrl-C: rankings, symbol scores, reports, /docs, /metrics."""
         import os
         import signal
-        import threading
+        import time
 
         from pydantic import SecretStr
         from ray import serve as ray_serve
@@ -231,22 +231,31 @@ def register(app: typer.Typer) -> None:
                        api_token=SecretStr(token) if token else None,
                        reports_dir=str(settings.reports_dir), schedules=schedules,
                        store_namespace=settings.ray.namespace)
+        def terminate(*_: object) -> None:
+            """`kill` stops as cleanly as Ctrl-C; a second TERM must not interrupt the clean-up."""
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            raise KeyboardInterrupt
+
         started = start_ray(settings.ray)
+        # after ray.init, whose core worker installs a SIGTERM handler that aborts the process (and not an
+        # Event-setting handler: a second signal would re-enter Event.set and deadlock)
+        signal.signal(signal.SIGTERM, terminate)
+        store = None  # the handle keeps the (non-detached) store actor alive while the API runs
         try:
             if not candles:
                 from actors.store_writer import start_store_writer
 
-                start_store_writer(settings)
+                store = start_store_writer(settings)
             ray_serve.start(http_options={"host": host, "port": port})
             ray_serve.run(build_app(args), name="coinray", route_prefix="/")
             typer.echo(f"coinray API on http://{host}:{port} (docs at /docs); Ctrl-C to stop")
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` stops as cleanly as Ctrl-C
-            stop.wait()
+            while True:
+                time.sleep(3600)
         except KeyboardInterrupt:
             pass
         finally:
             ray_serve.shutdown()
+            del store
             if started:
                 stop_ray()
 
