@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from actors.backoff import RetryBudget
 from actors.exchange_stream_config import Clock, StreamConfig
 from actors.exchange_stream_core import ExchangeStreamCore
 from actors.exchange_stream_sink import BusStoreSink
@@ -49,8 +48,7 @@ class CcxtTransport:
         async def _repair(self, symbol: str) -> None: ...
 
     async def _watch(self, symbol: str) -> None:
-        budget = RetryBudget(self.cfg.backoff_initial_s, 2.0, self.cfg.backoff_max_s, self.cfg.backoff_jitter,
-                             self.cfg.max_retries)
+        budget = self.cfg.retry_budget()
         import aiohttp
         import ccxt
 
@@ -129,8 +127,7 @@ class CcxtTransport:
         import aiohttp
         import ccxt
 
-        budget = RetryBudget(self.cfg.backoff_initial_s, 2.0, self.cfg.backoff_max_s, self.cfg.backoff_jitter,
-                             None)
+        budget = self.cfg.retry_budget(forever=True)
         last_row: Sequence[Any] | None = None
         while True:
             try:

@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from actors.backoff import RetryBudget
 from actors.exchanges._types import Channel
 from cluster.errors import ConfigError
 
@@ -72,6 +73,11 @@ class StreamConfig(BaseModel):
     max_batch_frames: int = Field(2_000, ge=1, description="Native transport: most frames decoded per batch.")
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+
+    def retry_budget(self, *, forever: bool = False) -> RetryBudget:
+        """A reconnect/retry budget from the backoff settings (``forever``: no limit on consecutive failures)."""
+        return RetryBudget(self.backoff_initial_s, 2.0, self.backoff_max_s, self.backoff_jitter,
+                           None if forever else self.max_retries)
 
 
 def resolve_transport(cfg: StreamConfig, venue: ModuleType | Any) -> Literal["native", "ccxt"]:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors.backoff import RetryBudget
 from actors.exchange_stream_config import Clock, StreamConfig
 from actors.exchange_stream_core import ExchangeStreamCore
 from actors.exchange_stream_sink import BusStoreSink
@@ -49,8 +48,7 @@ class NativeTransport:
 
         from actors.exchanges.ws_client import open_feed
 
-        budget = RetryBudget(self.cfg.backoff_initial_s, 2.0, self.cfg.backoff_max_s, self.cfg.backoff_jitter,
-                             self.cfg.max_retries)
+        budget = self.cfg.retry_budget()
         try:
             while True:
                 try:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from actors.backoff import RetryBudget, call_with_retries
+from actors.backoff import call_with_retries
 from actors.exchange_stream_ccxt import CcxtTransport
 from actors.exchange_stream_client import check_symbols, make_client, retry_after_from
 from actors.exchange_stream_config import SystemClock
@@ -288,8 +288,7 @@ class StreamRunner(NativeTransport, CcxtTransport):
     async def _rest(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
         import ccxt
 
-        budget = RetryBudget(self.cfg.backoff_initial_s, 2.0, self.cfg.backoff_max_s, self.cfg.backoff_jitter,
-                             self.cfg.max_retries)
+        budget = self.cfg.retry_budget()
         return await call_with_retries(call, budget, retryable=(ccxt.NetworkError,), sleep=self.sleep,
                                        retry_after_s=retry_after_from(self.client),
                                        what=f"{self.cfg.exchange} {what}")

@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 from actors.sources.poller_core import PollerCore
 from actors.sources.records import TEXTS_SCHEMA, TextRecord
 from cluster.schemas import conform
-from cluster.store import StoreOps, quote
+from cluster.store import StoreOps
+from pipelines.sentiment.aggregation import agg_query
 from pipelines.sentiment.batch import BatchScoreConfig, score_table
 from pipelines.sentiment.symbols import SymbolMapper
 
@@ -55,14 +56,8 @@ class SentimentStore:
     def read_agg(self, *, timeframe: str, symbols: list[str] | None = None,
                  model_version: str | None = None) -> pa.Table:
         """``sentiment_agg`` rows of one timeframe, sorted by symbol and ts."""
-        where = [f"timeframe = {quote(timeframe)}"]
-        if symbols:
-            where.append(f"symbol IN ({', '.join(quote(s) for s in symbols)})")
-        if model_version:
-            where.append(f"model_version = {quote(model_version)}")
-        return self._ops.store.query_arrow(
-            f"SELECT symbol, timeframe, ts, model_version, n, mean_score, engagement_score, decayed_score "
-            f"FROM {self._db}.sentiment_agg WHERE {' AND '.join(where)} ORDER BY symbol, ts")
+        return self._ops.store.query_arrow(agg_query(self._db, timeframes=[timeframe], symbols=symbols,
+                                                     model_version=model_version))
 
     def count(self, table: str) -> int:
         """Distinct rows of a sentiment table."""

@@ -89,13 +89,10 @@ def _sentiment_agg(ops: Any, timeframes: list[str], symbols: list[str] | None) -
     """
     import polars as pl
 
-    from actors.sources.pipeline import SentimentStore
-    from pipelines.sentiment.aggregation import one_model_version
+    from pipelines.sentiment.aggregation import agg_query, one_model_version
 
-    store = SentimentStore(ops)
-    frames = [pl.DataFrame(store.read_agg(timeframe=tf, symbols=symbols)) for tf in timeframes]
-    agg = pl.concat([f for f in frames if f.height], how="vertical") if any(f.height for f in frames) else None
-    if agg is None:
+    agg = pl.DataFrame(ops.store.query_arrow(agg_query(ops.db, timeframes=timeframes, symbols=symbols)))
+    if agg.height == 0:
         return None
     agg = one_model_version(agg)
     logger.info("features: joining sentiment_agg of %s", agg.get_column("model_version")[0])

@@ -200,10 +200,19 @@ def ranker_sentiment(agg: pl.DataFrame, *, bar_timeframe: str, half_life_ms: int
                                 "sentiment_n": pl.Float64})
 
 
-def agg_query(db: str, *, symbols: list[str] | None = None) -> str:
-    """SQL reading every ``sentiment_agg`` bucket (of ``symbols`` when given) from database ``db``."""
+def agg_query(db: str, *, symbols: list[str] | None = None, timeframes: list[str] | None = None,
+              model_version: str | None = None) -> str:
+    """SQL reading ``sentiment_agg`` buckets from database ``db`` (of ``symbols``, ``timeframes`` and
+    ``model_version`` when given), ordered by symbol, timeframe and ts."""
     from cluster.store import quote
 
-    where = f" WHERE symbol IN ({', '.join(quote(s) for s in symbols)})" if symbols else ""
+    where = []
+    if timeframes:
+        where.append(f"timeframe IN ({', '.join(quote(t) for t in timeframes)})")
+    if symbols:
+        where.append(f"symbol IN ({', '.join(quote(s) for s in symbols)})")
+    if model_version:
+        where.append(f"model_version = {quote(model_version)}")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
     return ("SELECT symbol, timeframe, ts, model_version, n, mean_score, engagement_score, decayed_score "
-            f"FROM {db}.sentiment_agg{where} ORDER BY symbol, timeframe, ts")
+            f"FROM {db}.sentiment_agg{clause} ORDER BY symbol, timeframe, ts")

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -17,6 +18,7 @@ from cluster.bus import ManagedRedis
 from cluster.settings import BusConfig, load_settings
 from cluster.sim import ExchangeSimulator
 from cluster.store import StoreOps, open_store
+from pipelines.candles_from_trades import candles_from_trades
 
 
 @pytest.fixture
@@ -92,3 +94,19 @@ class SimThread:
         self._call(self.sim.stop(), 30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+CANDLE_COLS = ["symbol", "ts", "open", "high", "low", "close", "volume", "trades"]
+
+
+def stored_candles(ops: StoreOps, exchange: str) -> pl.DataFrame:
+    """The stored 1m candles of ``exchange`` (:data:`CANDLE_COLS`), sorted by symbol and ts."""
+    frame = pl.from_arrow(ops.read_candles(timeframe="1m", exchange=exchange))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select(CANDLE_COLS).sort("symbol", "ts")
+
+
+def expected_candles(sim: ExchangeSimulator) -> pl.DataFrame:
+    """1m candles built with polars from every trade ``sim`` replays (:data:`CANDLE_COLS`)."""
+    trades = pl.DataFrame([t._asdict() for t in sim.state.dataset.trades])
+    return candles_from_trades(trades).select(CANDLE_COLS)

@@ -18,25 +18,12 @@ from actors.exchange_stream_opaque import OpaqueIdStreamCore
 from cluster.bus import candle_stream
 from cluster.sim import ExchangeSimulator, FaultConfig, SimConfig
 from cluster.store import StoreOps
-from pipelines.candles_from_trades import candles_from_trades
-from tests.integration.ingest.conftest import make_runner
+from tests.integration.ingest.conftest import expected_candles, make_runner, stored_candles
 
 pytestmark = pytest.mark.integration
 
-COLS = ["symbol", "ts", "open", "high", "low", "close", "volume", "trades"]
 #: ccxt's binance loads spot, linear and inverse markets by default; the simulator serves spot only
 BINANCE_SPOT = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}
-
-
-def _stored(ops: StoreOps, exchange: str) -> pl.DataFrame:
-    frame = pl.from_arrow(ops.read_candles(timeframe="1m", exchange=exchange))
-    assert isinstance(frame, pl.DataFrame)
-    return frame.select(COLS).sort("symbol", "ts")
-
-
-def _expected(sim: ExchangeSimulator) -> pl.DataFrame:
-    trades = pl.DataFrame([t._asdict() for t in sim.state.dataset.trades])
-    return candles_from_trades(trades).select(COLS)
 
 
 async def _first_trades(runner: Any) -> None:
@@ -74,8 +61,8 @@ def test_generic_binance_candles_equal_polars_candles(store_ops: StoreOps, redis
 
     runner, final = _run(sim, "binance", store_ops, redis_url, ccxt_options=BINANCE_SPOT)
 
-    want = _expected(sim)
-    got = _stored(store_ops, "binance")
+    want = expected_candles(sim)
+    got = stored_candles(store_ops, "binance")
     assert isinstance(runner.core, OpaqueIdStreamCore) and runner.transport == "ccxt"
     assert got.height == want.height == len(final) == len(set(final)) > 0
     assert got.drop("volume").equals(want.drop("volume"))
@@ -93,8 +80,8 @@ def test_generic_coinbaseexchange_with_faults_loses_and_duplicates_nothing(store
 
     runner, final = _run(sim, "coinbaseexchange", store_ops, redis_url)
 
-    want = _expected(sim)
-    got = _stored(store_ops, "coinbaseexchange")
+    want = expected_candles(sim)
+    got = stored_candles(store_ops, "coinbaseexchange")
     assert got.height == want.height > 0
     assert got.drop("volume").equals(want.drop("volume"))  # 0 lost: every trade in its candle
     assert len(final) == len(set(final)) == want.height  # 0 duplicated on the bus

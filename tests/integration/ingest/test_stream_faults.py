@@ -18,24 +18,12 @@ from cluster.bus import candle_stream
 from cluster.sim import ExchangeSimulator, FaultConfig, SimConfig
 from cluster.store import StoreOps
 from pipelines.candles_from_trades import candles_from_trades
-from tests.integration.ingest.conftest import make_runner, run_to_end
+from tests.integration.ingest.conftest import expected_candles, make_runner, run_to_end, stored_candles
 
 pytestmark = pytest.mark.integration
 
 FAULTS = FaultConfig(disconnect_every=211, outage_msgs=5, malformed_every=97, unknown_every=89,
                      duplicate_every=53, reorder_every=41, http_429_every=7, http_5xx_every=11)
-COLS = ["symbol", "ts", "open", "high", "low", "close", "volume", "trades"]
-
-
-def _stored(ops: StoreOps, exchange: str) -> pl.DataFrame:
-    frame = pl.from_arrow(ops.read_candles(timeframe="1m", exchange=exchange))
-    assert isinstance(frame, pl.DataFrame)
-    return frame.select(COLS).sort("symbol", "ts")
-
-
-def _expected(sim: ExchangeSimulator) -> pl.DataFrame:
-    trades = pl.DataFrame([t._asdict() for t in sim.state.dataset.trades])
-    return candles_from_trades(trades).select(COLS)
 
 
 def _assert_equal(got: pl.DataFrame, want: pl.DataFrame) -> None:
@@ -82,8 +70,8 @@ def test_bundled_coinbase_recording_with_faults(transport: str, store_ops: Store
             await redis.aclose()
 
     runners, final = asyncio.run(main())
-    _assert_equal(_stored(store_ops, "coinbase"), _expected(sim))
-    assert len(final) == len(set(final)) == _expected(sim).height
+    _assert_equal(stored_candles(store_ops, "coinbase"), expected_candles(sim))
+    assert len(final) == len(set(final)) == expected_candles(sim).height
     stats = sim.stats()
     assert stats["faults_total"] >= 40 and {"disconnect", "malformed", "unknown", "duplicate", "reorder"} <= \
         set(stats["faults"])
@@ -106,11 +94,11 @@ def test_fault_suite_two_exchanges_concurrently(store_ops: StoreOps, redis_url: 
             await redis.aclose()
 
     runners, final_binance, final_coinbase = asyncio.run(main())
-    clean = _expected(sims[0])
+    clean = expected_candles(sims[0])
     recorded = pl.read_ipc(shared_data / "ohlcv" / "freqtrade_testdata" / "XRP_ETH-1m.feather")
     assert clean.height == recorded.height == 2469
     for name, final in (("binance", final_binance), ("coinbase", final_coinbase)):
-        _assert_equal(_stored(store_ops, name), clean)
+        _assert_equal(stored_candles(store_ops, name), clean)
         assert len(final) == len(set(final)) == clean.height  # 0 duplicated on the bus
     faults = [s.stats() for s in sims]
     assert sum(f["faults_total"] for f in faults) >= 100
@@ -147,7 +135,7 @@ def test_native_transport_survives_truncated_json_and_stalls(store_ops: StoreOps
 
     runner = asyncio.run(main())
     stats = sim.stats()
-    _assert_equal(_stored(store_ops, "coinbase"), _expected(sim))
+    _assert_equal(stored_candles(store_ops, "coinbase"), expected_candles(sim))
     assert stats["faults"]["truncated"] > 0 and stats["faults"]["stall"] > 0
     assert runner.core.parse_errors == stats["faults"]["truncated"] + stats["faults"]["malformed"]
     assert runner.core.reconnects >= 1  # the watchdog dropped the silent connection

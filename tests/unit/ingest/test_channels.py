@@ -11,7 +11,7 @@ from actors.exchange_stream_core import ExchangeStreamCore, StreamConfig, resolv
 from actors.exchanges import Channel, Kline, Ticker, Trade, binance, coinbase
 from cluster.errors import ConfigError
 from pipelines.candles_from_trades import candles_from_trades
-from tests.unit.ingest.conftest import FakeClock, load_recorded
+from tests.unit.ingest.conftest import FakeClock, load_recorded, recorded_coinbase_trades
 from tests.unit.ingest.test_replay_recorded import SYMBOLS, VENUES
 
 SYMBOL = "SKL/USD"
@@ -47,16 +47,6 @@ def test_on_frames_in_batches_equals_one_frame_at_a_time(name: str) -> None:
         want.select("symbol", "ts", "open", "high", "low", "close"))
 
 
-def _skl_trades() -> list[Trade]:
-    seen: dict[int, Trade] = {}
-    for row in load_recorded("coinbase"):
-        msg = json.loads(row["payload"])
-        if msg.get("type") in ("match", "last_match") and msg["product_id"] == "SKL-USD":
-            trade = coinbase.parse_trade(msg, 0)
-            seen[trade.trade_id] = trade
-    return [seen[k] for k in sorted(seen)]
-
-
 def _shifted(trades: list[Trade], minutes: int) -> list[Trade]:
     """The recording spread over ``minutes`` minutes (one trade every 60 s / per-minute share), ids kept."""
     step = minutes * 60_000 // len(trades)
@@ -73,7 +63,7 @@ def _exchange_klines(trades: list[Trade]) -> list[Kline]:
 
 def test_kline_cross_check_finds_no_mismatch_on_the_same_trades(fake_clock: FakeClock) -> None:
     # Arrange: trades over 5 minutes, plus a restart-free core that already saw one trade before (no partial minute)
-    trades = _shifted(_skl_trades(), 5)
+    trades = _shifted(recorded_coinbase_trades(), 5)
     klines = _exchange_klines(trades)
     core = ExchangeStreamCore(StreamConfig(exchange="coinbase", symbols=(SYMBOL,), grace_ms=0), coinbase, fake_clock)
     core.state[SYMBOL].last_id = trades[0].trade_id - 1  # as after a REST repair: the first minute is complete
@@ -90,7 +80,7 @@ def test_kline_cross_check_finds_no_mismatch_on_the_same_trades(fake_clock: Fake
 
 
 def test_kline_cross_check_counts_a_different_candle(fake_clock: FakeClock) -> None:
-    trades = _shifted(_skl_trades(), 3)
+    trades = _shifted(recorded_coinbase_trades(), 3)
     klines = _exchange_klines(trades)
     wrong = Kline(SYMBOL, "1m", klines[1].ts, klines[1].open, klines[1].high * 1.01, klines[1].low, klines[1].close,
                   klines[1].volume, True)
@@ -109,7 +99,7 @@ def test_kline_cross_check_counts_a_different_candle(fake_clock: FakeClock) -> N
 
 
 def test_fresh_start_skips_the_partial_first_minute_and_open_klines(fake_clock: FakeClock) -> None:
-    trades = _shifted(_skl_trades(), 3)
+    trades = _shifted(recorded_coinbase_trades(), 3)
     klines = _exchange_klines(trades)
     core = ExchangeStreamCore(StreamConfig(exchange="coinbase", symbols=(SYMBOL,), grace_ms=0), coinbase, fake_clock)
     core.ingest(SYMBOL, trades, 0)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from actors.exchange_stream_core import Checkpoint, ExchangeStreamCore, StreamConfig
 from actors.exchanges import Trade, coinbase
-from tests.unit.ingest.conftest import FakeClock, load_recorded
+from tests.unit.ingest.conftest import FakeClock, recorded_coinbase_trades
 
 SYMBOL = "SKL/USD"
-
-
-def _recorded_trades() -> list[Trade]:
-    """The recorded SKL-USD matches (53 trades over ~30 s), in id order."""
-    seen: dict[int, Trade] = {}
-    for row in load_recorded("coinbase"):
-        msg = json.loads(row["payload"])
-        if msg.get("type") in ("match", "last_match") and msg["product_id"] == "SKL-USD":
-            trade = coinbase.parse_trade(msg, 0)
-            seen[trade.trade_id] = trade
-    return [seen[k] for k in sorted(seen)]
 
 
 def _core(clock: FakeClock, **cfg: object) -> ExchangeStreamCore:
@@ -36,7 +23,7 @@ def _clean_candles(trades: list[Trade]) -> list[dict[str, object]]:
 
 
 def test_duplicates_are_dropped_and_counted(fake_clock: FakeClock) -> None:
-    trades = _recorded_trades()
+    trades = recorded_coinbase_trades()
     core = _core(fake_clock)
     doubled = [t for trade in trades for t in (trade, trade)]
     closed = core.ingest(SYMBOL, doubled, 0).closed + core.flush()
@@ -45,7 +32,7 @@ def test_duplicates_are_dropped_and_counted(fake_clock: FakeClock) -> None:
 
 
 def test_out_of_order_frames_within_the_window_need_no_repair(fake_clock: FakeClock) -> None:
-    trades = _recorded_trades()
+    trades = recorded_coinbase_trades()
     swapped = list(trades)
     for i in range(0, len(swapped) - 1, 7):
         swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
@@ -60,7 +47,7 @@ def test_out_of_order_frames_within_the_window_need_no_repair(fake_clock: FakeCl
 
 
 def test_id_gap_blocks_closing_until_rest_repair(fake_clock: FakeClock) -> None:
-    trades = _recorded_trades()
+    trades = recorded_coinbase_trades()
     lost = trades[10:20]
     core = _core(fake_clock, reorder_window_msgs=5)
     result = core.ingest(SYMBOL, trades[:10] + trades[20:], 0)
@@ -77,7 +64,7 @@ def test_id_gap_blocks_closing_until_rest_repair(fake_clock: FakeClock) -> None:
 
 
 def test_unrecoverable_gap_is_recorded_unrepaired(fake_clock: FakeClock) -> None:
-    trades = _recorded_trades()
+    trades = recorded_coinbase_trades()
     core = _core(fake_clock)
     core.ingest(SYMBOL, trades[:5] + trades[8:], 0)
     result = core.apply_repair(SYMBOL, [], 0)
@@ -87,7 +74,7 @@ def test_unrecoverable_gap_is_recorded_unrepaired(fake_clock: FakeClock) -> None
 
 
 def test_disconnect_holds_candles_until_repair(fake_clock: FakeClock) -> None:
-    trades = _recorded_trades()
+    trades = recorded_coinbase_trades()
     core = _core(fake_clock, grace_ms=0)
     core.ingest(SYMBOL, trades[:30], 0)
     core.on_disconnect(SYMBOL, "test")
@@ -108,7 +95,7 @@ def test_grace_window_keeps_a_minute_open(fake_clock: FakeClock) -> None:
 
 
 def test_restart_from_checkpoint_asks_for_repair_and_skips_closed(fake_clock: FakeClock) -> None:
-    trades = _recorded_trades()
+    trades = recorded_coinbase_trades()
     first = _core(fake_clock, grace_ms=0)
     closed = first.ingest(SYMBOL, trades[:40], 0).closed
     assert closed
@@ -125,7 +112,7 @@ def test_restart_from_checkpoint_asks_for_repair_and_skips_closed(fake_clock: Fa
 @pytest.mark.parametrize("frame", ['{"type":"match","trade_id":', '{"type":"mystery"}', '[1,2]',
                                    '{"type":"match","trade_id":1,"product_id":"SKL-USD"}'])
 def test_bad_frames_never_create_or_alter_a_candle(fake_clock: FakeClock, frame: str) -> None:
-    trades = _recorded_trades()
+    trades = recorded_coinbase_trades()
     core = _core(fake_clock)
     core.ingest(SYMBOL, trades[:3], 0)
     before = {ts: (c.open, c.high, c.low, c.close, c.volume) for ts, c in core.state[SYMBOL].candles.items()}
@@ -137,14 +124,14 @@ def test_bad_frames_never_create_or_alter_a_candle(fake_clock: FakeClock, frame:
 
 def test_stale_symbols(fake_clock: FakeClock) -> None:
     core = _core(fake_clock, stale_after_s=5)
-    core.ingest(SYMBOL, _recorded_trades()[:1], fake_clock.now_ms())
+    core.ingest(SYMBOL, recorded_coinbase_trades()[:1], fake_clock.now_ms())
     assert core.stale_symbols(fake_clock.now_ms() + 4_000) == []
     assert core.stale_symbols(fake_clock.now_ms() + 6_000) == [SYMBOL]
 
 
 def test_repair_keeps_ids_rest_could_not_have_seen_yet(fake_clock: FakeClock) -> None:
     # Arrange: a hole at 10..14; the stream runs on during the REST fetch and opens a second hole at 40..44
-    trades = _recorded_trades()
+    trades = recorded_coinbase_trades()
     core = _core(fake_clock)
     core.ingest(SYMBOL, trades[:10] + trades[15:30], 0)
     known_through = core.state[SYMBOL].last_id
